@@ -1,0 +1,163 @@
+//! The CPU backend: rayon over all cores.
+
+use rayon::prelude::*;
+
+use crate::backend::{Backend, DeviceInfo, DeviceKind, NttDirection};
+use crate::bn254::{self, Fr, G1Affine, G1Projective};
+use crate::error::{KernelError, Result};
+use crate::goldilocks::ntt::{ntt_in_place, reverse_bits, scale_by_inverse_n, twiddles};
+use crate::goldilocks::Goldilocks;
+use crate::merkle::{check_shape, MerkleTree};
+use crate::poseidon::{self, Digest, State};
+use crate::shape;
+
+/// Runs every kernel on the host CPU.
+pub struct CpuBackend {
+    info: DeviceInfo,
+}
+
+impl Default for CpuBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CpuBackend {
+    pub fn new() -> Self {
+        Self {
+            info: DeviceInfo {
+                kind: DeviceKind::Cpu,
+                name: cpu_model_name(),
+                memory_bytes: total_memory_bytes(),
+                compute_capability: None,
+                parallelism: rayon::current_num_threads() as u32,
+            },
+        }
+    }
+}
+
+fn cpu_model_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+fn total_memory_bytes() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        })
+        .unwrap_or(0)
+}
+
+/// Forward or inverse NTT of each `2^log_n` chunk.
+pub fn goldilocks_ntt(data: &mut [Goldilocks], log_n: usize, dir: NttDirection) -> Result<()> {
+    let count = shape::ntt_batch(data.len(), log_n, "Goldilocks NTT input")?;
+    let inverse = dir == NttDirection::Inverse;
+    let tw = twiddles(log_n, inverse);
+    let n = 1usize << log_n;
+    if count >= rayon::current_num_threads() {
+        data.par_chunks_mut(n).for_each(|v| ntt_in_place(v, &tw, false));
+    } else {
+        data.chunks_mut(n).for_each(|v| ntt_in_place(v, &tw, true));
+    }
+    if inverse {
+        data.par_chunks_mut(n).for_each(scale_by_inverse_n);
+    }
+    Ok(())
+}
+
+/// Coset LDE of polynomials given back to back.
+pub fn coset_lde(coeffs: &[Goldilocks], log_n: usize, rate_bits: usize, shift: Goldilocks) -> Result<Vec<Goldilocks>> {
+    let count = shape::lde(coeffs.len(), log_n, rate_bits)?;
+    let n = 1usize << log_n;
+    let big = n << rate_bits;
+    let log_big = log_n + rate_bits;
+    let tw = twiddles(log_big, false);
+    let shifts = shift.powers(n);
+    let mut out = vec![Goldilocks::ZERO; count * big];
+    let one_poly = |(c, v): (&[Goldilocks], &mut [Goldilocks]), parallel: bool| {
+        for ((o, &ci), &s) in v.iter_mut().zip(c).zip(&shifts) {
+            *o = ci * s;
+        }
+        ntt_in_place(v, &tw, parallel);
+    };
+    if count >= rayon::current_num_threads() {
+        coeffs.par_chunks(n).zip(out.par_chunks_mut(big)).for_each(|p| one_poly(p, false));
+    } else {
+        coeffs.chunks(n).zip(out.chunks_mut(big)).for_each(|p| one_poly(p, true));
+    }
+    Ok(out)
+}
+
+/// Turns polynomial-major LDE values into row-major leaves in bit-reversed row order.
+pub fn lde_to_leaves(lde: &[Goldilocks], count: usize, log_big: usize) -> Vec<Goldilocks> {
+    let big = 1usize << log_big;
+    let mut rows = vec![Goldilocks::ZERO; count * big];
+    rows.par_chunks_mut(count).enumerate().for_each(|(i, row)| {
+        let src = reverse_bits(i, log_big);
+        for (k, x) in row.iter_mut().enumerate() {
+            *x = lde[k * big + src];
+        }
+    });
+    rows
+}
+
+impl Backend for CpuBackend {
+    fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    fn goldilocks_ntt(&self, data: &mut [Goldilocks], log_n: usize, dir: NttDirection) -> Result<()> {
+        goldilocks_ntt(data, log_n, dir)
+    }
+
+    fn coset_lde(&self, coeffs: &[Goldilocks], log_n: usize, rate_bits: usize, shift: Goldilocks) -> Result<Vec<Goldilocks>> {
+        coset_lde(coeffs, log_n, rate_bits, shift)
+    }
+
+    fn poseidon_permute(&self, states: &mut [State]) -> Result<()> {
+        states.par_iter_mut().with_min_len(256).for_each(poseidon::permute);
+        Ok(())
+    }
+
+    fn hash_rows(&self, rows: &[Goldilocks], width: usize) -> Result<Vec<Digest>> {
+        if width == 0 || rows.len() % width != 0 {
+            return Err(KernelError::InvalidArgument(format!(
+                "cannot split {} elements into rows of width {width}",
+                rows.len()
+            )));
+        }
+        Ok(rows.par_chunks(width).with_min_len(64).map(poseidon::hash_or_noop).collect())
+    }
+
+    fn merkle_tree(&self, leaves: Vec<Goldilocks>, width: usize, cap_height: usize) -> Result<MerkleTree> {
+        MerkleTree::new(leaves, width, cap_height)
+    }
+
+    fn lde_commit(&self, coeffs: &[Goldilocks], log_n: usize, rate_bits: usize, cap_height: usize) -> Result<MerkleTree> {
+        let count = shape::lde(coeffs.len(), log_n, rate_bits)?;
+        check_shape(count << (log_n + rate_bits), count, cap_height)?;
+        let lde = coset_lde(coeffs, log_n, rate_bits, Goldilocks::MULTIPLICATIVE_GENERATOR)?;
+        let leaves = lde_to_leaves(&lde, count, log_n + rate_bits);
+        drop(lde);
+        MerkleTree::new(leaves, count, cap_height)
+    }
+
+    fn bn254_msm(&self, points: &[G1Affine], scalars: &[Fr]) -> Result<G1Projective> {
+        bn254::msm(points, scalars)
+    }
+
+    fn bn254_ntt(&self, values: &mut [Fr], dir: NttDirection) -> Result<()> {
+        bn254::ntt(values, dir)
+    }
+}

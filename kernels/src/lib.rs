@@ -1,0 +1,27 @@
+//! Compute kernels for zkNode.
+//!
+//! - [`goldilocks`]: the field p = 2^64 - 2^32 + 1, NTTs and coset LDEs with plonky2's conventions;
+//! - [`poseidon`]: Poseidon (width 12) with Polygon zkEVM's parameters, sponge and compression;
+//! - [`merkle`]: Merkle trees with caps in plonky2's layout;
+//! - [`bn254`]: G1 MSM and scalar-field NTT for the final SNARK.
+//!
+//! Each runs through a [`Backend`]: [`CpuBackend`] (rayon) or [`CudaBackend`] (CUDA kernels
+//! compiled by NVRTC at run time, driver loaded dynamically). [`backend_from_env`] picks one from
+//! `ZKNODE_DEVICE=auto|cpu|cuda`. The GPU results equal the CPU results bit for bit.
+
+pub mod backend;
+pub mod bn254;
+pub mod cpu;
+pub mod cuda;
+pub mod error;
+pub mod goldilocks;
+pub mod merkle;
+pub mod poseidon;
+pub mod shape;
+
+pub use backend::{backend_from_env, open_backend, Backend, DeviceInfo, DeviceKind, DeviceSelector, NttDirection, ResidentOp};
+pub use cpu::CpuBackend;
+pub use cuda::CudaBackend;
+pub use error::{KernelError, Result};
+pub use goldilocks::Goldilocks;
+pub use merkle::MerkleTree;

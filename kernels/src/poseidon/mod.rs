@@ -1,0 +1,146 @@
+//! Poseidon over Goldilocks, width 12 (rate 8, capacity 4), 8 full and 22 partial rounds,
+//! S-box x^7, with the parameters Polygon zkEVM and plonky2 share.
+//!
+//! The sponge is plonky2's "overwrite mode": each chunk of up to 8 inputs overwrites the start
+//! of the state before a permutation, and the first four lanes of the final state are the hash.
+
+mod constants;
+
+pub use constants::ROUND_CONSTANTS;
+
+use crate::goldilocks::Goldilocks;
+
+pub const WIDTH: usize = 12;
+pub const RATE: usize = 8;
+pub const HALF_FULL_ROUNDS: usize = 4;
+pub const PARTIAL_ROUNDS: usize = 22;
+pub const ROUNDS: usize = 2 * HALF_FULL_ROUNDS + PARTIAL_ROUNDS;
+
+/// First row of the circulant part of the MDS matrix.
+pub const MDS_CIRC: [u64; WIDTH] = [17, 15, 41, 16, 2, 28, 13, 13, 39, 18, 34, 20];
+/// Diagonal added to the circulant matrix (only lane 0 is non-zero).
+pub const MDS_DIAG: [u64; WIDTH] = [8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+
+/// A Poseidon state.
+pub type State = [Goldilocks; WIDTH];
+/// A 4-element hash output.
+pub type Digest = [Goldilocks; 4];
+
+#[inline(always)]
+fn sbox(x: Goldilocks) -> Goldilocks {
+    let x2 = x.square();
+    let x4 = x2.square();
+    x4 * x2 * x
+}
+
+#[inline(always)]
+fn mds(state: &State) -> State {
+    let mut out = [Goldilocks::ZERO; WIDTH];
+    for (r, o) in out.iter_mut().enumerate() {
+        // Entries are < 2^6 and lanes < 2^64: the sum of 13 products fits easily in u128.
+        let mut acc: u128 = state[r].value() as u128 * MDS_DIAG[r] as u128;
+        for (i, &c) in MDS_CIRC.iter().enumerate() {
+            acc += state[(i + r) % WIDTH].value() as u128 * c as u128;
+        }
+        *o = Goldilocks::reduce128(acc);
+    }
+    out
+}
+
+#[inline(always)]
+fn add_round_constants(state: &mut State, round: usize) {
+    for (i, s) in state.iter_mut().enumerate() {
+        *s += Goldilocks::new(ROUND_CONSTANTS[WIDTH * round + i]);
+    }
+}
+
+/// The Poseidon permutation.
+pub fn permute(state: &mut State) {
+    let mut round = 0;
+    for _ in 0..HALF_FULL_ROUNDS {
+        add_round_constants(state, round);
+        state.iter_mut().for_each(|s| *s = sbox(*s));
+        *state = mds(state);
+        round += 1;
+    }
+    for _ in 0..PARTIAL_ROUNDS {
+        add_round_constants(state, round);
+        state[0] = sbox(state[0]);
+        *state = mds(state);
+        round += 1;
+    }
+    for _ in 0..HALF_FULL_ROUNDS {
+        add_round_constants(state, round);
+        state.iter_mut().for_each(|s| *s = sbox(*s));
+        *state = mds(state);
+        round += 1;
+    }
+}
+
+/// Sponge hash of `inputs` without padding (plonky2's `hash_no_pad`).
+pub fn hash_no_pad(inputs: &[Goldilocks]) -> Digest {
+    let mut state = [Goldilocks::ZERO; WIDTH];
+    for chunk in inputs.chunks(RATE) {
+        state[..chunk.len()].copy_from_slice(chunk);
+        permute(&mut state);
+    }
+    [state[0], state[1], state[2], state[3]]
+}
+
+/// Hashes a Merkle leaf as plonky2 does: leaves of at most four elements are their own digest
+/// (zero padded), longer ones go through [`hash_no_pad`].
+pub fn hash_or_noop(inputs: &[Goldilocks]) -> Digest {
+    if inputs.len() <= 4 {
+        let mut d = [Goldilocks::ZERO; 4];
+        d[..inputs.len()].copy_from_slice(inputs);
+        d
+    } else {
+        hash_no_pad(inputs)
+    }
+}
+
+/// Two-to-one compression (plonky2's `two_to_one`): permute `[left, right, 0^4]`.
+pub fn two_to_one(left: &Digest, right: &Digest) -> Digest {
+    let mut state = [Goldilocks::ZERO; WIDTH];
+    state[..4].copy_from_slice(left);
+    state[4..8].copy_from_slice(right);
+    permute(&mut state);
+    [state[0], state[1], state[2], state[3]]
+}
+
+/// Polygon's hash with an explicit capacity: permute `[inputs (8), capacity (4)]` and return the
+/// first four lanes. The state tree uses it for keys, leaves and nodes.
+pub fn hash_with_capacity(inputs: &[Goldilocks; 8], capacity: &[Goldilocks; 4]) -> Digest {
+    let mut state = [Goldilocks::ZERO; WIDTH];
+    state[..8].copy_from_slice(inputs);
+    state[8..].copy_from_slice(capacity);
+    permute(&mut state);
+    [state[0], state[1], state[2], state[3]]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex4(s: &State) -> [u64; 4] {
+        [s[0].value(), s[1].value(), s[2].value(), s[3].value()]
+    }
+
+    /// The two reference outputs DESIGN.md fixes.
+    #[test]
+    fn reference_vectors() {
+        let mut s = [Goldilocks::ZERO; WIDTH];
+        permute(&mut s);
+        assert_eq!(hex4(&s), [0x3c18a9786cb0b359, 0xc4055e3364a246c3, 0x7953db0ab48808f4, 0xc71603f33a1144ca]);
+        let mut s: State = core::array::from_fn(|i| Goldilocks::new(i as u64));
+        permute(&mut s);
+        assert_eq!(hex4(&s), [0xd64e1e3efc5b8e9e, 0x53666633020aaa47, 0xd40285597c6a8825, 0x613a4f81e81231d2]);
+    }
+
+    #[test]
+    fn hash_or_noop_short_leaves_are_padded() {
+        let x = [Goldilocks::new(5), Goldilocks::new(6)];
+        assert_eq!(hash_or_noop(&x), [x[0], x[1], Goldilocks::ZERO, Goldilocks::ZERO]);
+        assert_eq!(hash_no_pad(&[]), [Goldilocks::ZERO; 4]);
+    }
+}

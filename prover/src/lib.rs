@@ -1,0 +1,3 @@
+//! The zkNode batch prover. For now: the kernel benchmark behind `zkprover bench`.
+
+pub mod bench;
