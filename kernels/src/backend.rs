@@ -95,7 +95,7 @@ pub trait Backend: Send + Sync {
     fn merkle_tree(&self, leaves: Vec<Goldilocks>, width: usize, cap_height: usize) -> Result<MerkleTree>;
 
     /// The commitment plonky2's `PolynomialBatch::from_coeffs` builds (no blinding): coset LDE
-    /// with shift 7, rows (one value per polynomial) in bit-reversed order as leaves, Merkle tree.
+    /// with plonky2's coset shift (`Goldilocks::MULTIPLICATIVE_GENERATOR`), rows (one value per polynomial) in bit-reversed order as leaves, Merkle tree.
     /// On a GPU the LDE stays on the device until the tree is built.
     fn lde_commit(&self, coeffs: &[Goldilocks], log_n: usize, rate_bits: usize, cap_height: usize) -> Result<MerkleTree>;
 

@@ -21,8 +21,9 @@ impl Goldilocks {
     pub const ONE: Self = Self(1);
     /// The largest `k` with 2^k dividing p - 1.
     pub const TWO_ADICITY: usize = 32;
-    /// A generator of the multiplicative group; plonky2 uses it as the coset shift of its LDEs.
-    pub const MULTIPLICATIVE_GENERATOR: Self = Self(7);
+    /// The generator of the multiplicative group that plonky2 1.x uses as the coset shift of its
+    /// LDEs (`F::coset_shift()`).
+    pub const MULTIPLICATIVE_GENERATOR: Self = Self(14_293_326_489_335_486_720);
     /// A primitive 2^32-th root of unity (the one plonky2 and Polygon use).
     pub const POWER_OF_TWO_GENERATOR: Self = Self(7_277_203_076_849_721_926);
 
@@ -228,6 +229,11 @@ mod tests {
             }
         }
         assert!(Goldilocks::primitive_root_of_unity(33).is_none());
+        // The coset shift generates the whole group: g^((p-1)/q) != 1 for each prime q | p - 1.
+        let g = Goldilocks::MULTIPLICATIVE_GENERATOR;
+        for q in [2u64, 3, 5, 17, 257, 65537] {
+            assert_ne!(g.pow((P - 1) / q), Goldilocks::ONE, "q = {q}");
+        }
         assert_eq!(Goldilocks::new(P).value(), 0);
         assert!(Goldilocks::from_canonical(P).is_none());
     }
