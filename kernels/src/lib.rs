@@ -17,6 +17,7 @@ pub mod error;
 pub mod goldilocks;
 pub mod merkle;
 pub mod poseidon;
+pub mod sample;
 pub mod shape;
 
 pub use backend::{backend_from_env, open_backend, Backend, DeviceInfo, DeviceKind, DeviceSelector, NttDirection, ResidentOp};

@@ -1,1 +1,100 @@
-fn main() {}
+//! `zkprover`: the proving worker of the zkNode prover farm.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use zknode_kernels::{open_backend, Backend, DeviceSelector};
+use zknode_prover::bench;
+
+/// zkNode prover worker: proves batches on a GPU (CUDA) or the CPU.
+///
+/// Device selection: `--device` or the environment variable ZKNODE_DEVICE (auto, cpu or cuda).
+/// `auto` uses a GPU when one answers and the CPU otherwise; `cuda` without a usable GPU is an
+/// error. Batch proving and the aggregator connection arrive with later releases; today the
+/// worker runs its kernel benchmark and reports its device.
+#[derive(Parser, Debug)]
+#[command(name = "zkprover", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Benchmark the compute kernels (NTT, LDE + Merkle, Poseidon, BN254 MSM and NTT) on the
+    /// selected device and print a throughput table.
+    Bench(BenchArgs),
+    /// Print the selected device: kind, name, memory, compute capability.
+    Device(DeviceArgs),
+}
+
+#[derive(Args, Debug)]
+struct DeviceArgs {
+    /// Device to use: auto, cpu or cuda.
+    #[arg(long, env = "ZKNODE_DEVICE", default_value = "auto")]
+    device: DeviceSelector,
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    #[command(flatten)]
+    device: DeviceArgs,
+    /// Small sizes only: finishes in under a minute on a 2-core CPU.
+    #[arg(long)]
+    quick: bool,
+    /// Timed runs per case (after one warm-up run); the median is reported.
+    #[arg(long, default_value_t = 3)]
+    iters: usize,
+    /// Only run cases whose operation name contains one of these (comma separated:
+    /// goldilocks-ntt, lde+merkle, poseidon, bn254-msm, bn254-ntt).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Seed of the random inputs.
+    #[arg(long, default_value_t = 0x5eed)]
+    seed: u64,
+    /// Skip cases whose host memory need exceeds this many GiB (default: half of the RAM).
+    #[arg(long)]
+    max_memory_gib: Option<f64>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Device(args) => {
+            let backend = open_backend(args.device).context("opening the compute device")?;
+            println!("{}", backend.info());
+            Ok(())
+        }
+        Command::Bench(args) => {
+            let backend = open_backend(args.device.device).context("opening the compute device")?;
+            eprintln!("benchmarking on {}", backend.info());
+            bench::sanity(backend.as_ref())?;
+            let mut cases = bench::suite(args.quick);
+            if !args.only.is_empty() {
+                cases.retain(|c| args.only.iter().any(|o| c.name().contains(o.as_str())));
+                anyhow::ensure!(!cases.is_empty(), "--only {:?} matches no benchmark case", args.only);
+            }
+            let limit = match args.max_memory_gib {
+                Some(g) => (g * (1u64 << 30) as f64) as u64,
+                None => zknode_kernels::CpuBackend::new().info().memory_bytes / 2,
+            };
+            let rows = bench::run_suite(backend.as_ref(), &cases, args.iters, args.seed, limit)?;
+            print!("{}", bench::table(backend.as_ref(), &rows));
+            Ok(())
+        }
+    }
+}
