@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine needs beyond the Rust toolchain. Safe to run again.
+set -euo pipefail
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: cargo not found; install a stable Rust toolchain (rustup) first" >&2
+  exit 1
+fi
+for c in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$c"; then
+    rustup component add "$c"
+  fi
+done
+
+# NVRTC (from PyPI) lets the tests compile the CUDA sources on machines without a GPU or a CUDA
+# toolkit. Optional: without it that one test skips and says so.
+cache="${ZKNODE_CACHE:-$HOME/.cache/zknode}"
+if [ ! -e "$cache/nvrtc/nvidia/cuda_nvrtc/lib/libnvrtc.so.12" ] && command -v python3 >/dev/null 2>&1; then
+  mkdir -p "$cache/nvrtc"
+  python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$cache/nvrtc" \
+    'nvidia-cuda-nvrtc-cu12==12.9.*' \
+    || echo "warning: could not install NVRTC from PyPI; the CUDA compile check will skip" >&2
+fi

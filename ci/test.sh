@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole check a change must pass: formatting, lints, then every test in the workspace.
+# This is the test command the README gives; .ci/run installs what a fresh machine lacks and
+# calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Let the CUDA source compile check find NVRTC if ci/install-deps.sh put it in the cache.
+nvrtc_dir="${ZKNODE_CACHE:-$HOME/.cache/zknode}/nvrtc/nvidia/cuda_nvrtc/lib"
+if [ -z "${ZKNODE_NVRTC:-}" ] && [ -e "$nvrtc_dir/libnvrtc.so.12" ]; then
+  export ZKNODE_NVRTC="$nvrtc_dir/libnvrtc.so.12"
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked "$@"
