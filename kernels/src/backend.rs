@@ -62,13 +62,24 @@ impl std::fmt::Display for DeviceInfo {
 /// An operation with its inputs, for [`Backend::time_resident`].
 pub enum ResidentOp<'a> {
     /// Forward NTT of each 2^log_n chunk of `data`.
-    GoldilocksNtt { data: &'a [Goldilocks], log_n: usize },
+    GoldilocksNtt {
+        data: &'a [Goldilocks],
+        log_n: usize,
+    },
     /// LDE + Merkle commitment as in [`Backend::lde_commit`].
-    LdeCommit { coeffs: &'a [Goldilocks], log_n: usize, rate_bits: usize, cap_height: usize },
+    LdeCommit {
+        coeffs: &'a [Goldilocks],
+        log_n: usize,
+        rate_bits: usize,
+        cap_height: usize,
+    },
     /// Poseidon permutations.
     Poseidon { states: &'a [State] },
     /// BN254 G1 MSM.
-    Bn254Msm { points: &'a [G1Affine], scalars: &'a [Fr] },
+    Bn254Msm {
+        points: &'a [G1Affine],
+        scalars: &'a [Fr],
+    },
 }
 
 /// The compute kernels. Every implementation gives bit-for-bit the results of the CPU backend.
@@ -77,13 +88,24 @@ pub trait Backend: Send + Sync {
 
     /// Transforms each consecutive chunk of `2^log_n` elements of `data` in place (natural order
     /// in and out; the inverse divides by `n`).
-    fn goldilocks_ntt(&self, data: &mut [Goldilocks], log_n: usize, dir: NttDirection) -> Result<()>;
+    fn goldilocks_ntt(
+        &self,
+        data: &mut [Goldilocks],
+        log_n: usize,
+        dir: NttDirection,
+    ) -> Result<()>;
 
     /// Coset low-degree extension. `coeffs` holds polynomials of `2^log_n` coefficients back to
     /// back; the result holds, polynomial after polynomial, their values at `shift * w^i` for
     /// `i < 2^(log_n + rate_bits)`, `w` the primitive root of that order, in natural order —
     /// what plonky2's `p.lde(rate_bits).coset_fft(shift)` gives.
-    fn coset_lde(&self, coeffs: &[Goldilocks], log_n: usize, rate_bits: usize, shift: Goldilocks) -> Result<Vec<Goldilocks>>;
+    fn coset_lde(
+        &self,
+        coeffs: &[Goldilocks],
+        log_n: usize,
+        rate_bits: usize,
+        shift: Goldilocks,
+    ) -> Result<Vec<Goldilocks>>;
 
     /// Applies the Poseidon permutation to every state.
     fn poseidon_permute(&self, states: &mut [State]) -> Result<()>;
@@ -92,12 +114,23 @@ pub trait Backend: Send + Sync {
     fn hash_rows(&self, rows: &[Goldilocks], width: usize) -> Result<Vec<Digest>>;
 
     /// A Merkle tree over row-major leaves, in plonky2's layout.
-    fn merkle_tree(&self, leaves: Vec<Goldilocks>, width: usize, cap_height: usize) -> Result<MerkleTree>;
+    fn merkle_tree(
+        &self,
+        leaves: Vec<Goldilocks>,
+        width: usize,
+        cap_height: usize,
+    ) -> Result<MerkleTree>;
 
     /// The commitment plonky2's `PolynomialBatch::from_coeffs` builds (no blinding): coset LDE
     /// with plonky2's coset shift (`Goldilocks::MULTIPLICATIVE_GENERATOR`), rows (one value per polynomial) in bit-reversed order as leaves, Merkle tree.
     /// On a GPU the LDE stays on the device until the tree is built.
-    fn lde_commit(&self, coeffs: &[Goldilocks], log_n: usize, rate_bits: usize, cap_height: usize) -> Result<MerkleTree>;
+    fn lde_commit(
+        &self,
+        coeffs: &[Goldilocks],
+        log_n: usize,
+        rate_bits: usize,
+        cap_height: usize,
+    ) -> Result<MerkleTree>;
 
     /// BN254 G1 multi-scalar multiplication.
     fn bn254_msm(&self, points: &[G1Affine], scalars: &[Fr]) -> Result<G1Projective>;
@@ -115,8 +148,18 @@ pub trait Backend: Send + Sync {
                     let mut d = data.to_vec();
                     self.goldilocks_ntt(&mut d, *log_n, NttDirection::Forward)?;
                 }
-                ResidentOp::LdeCommit { coeffs, log_n, rate_bits, cap_height } => {
-                    std::hint::black_box(self.lde_commit(coeffs, *log_n, *rate_bits, *cap_height)?);
+                ResidentOp::LdeCommit {
+                    coeffs,
+                    log_n,
+                    rate_bits,
+                    cap_height,
+                } => {
+                    std::hint::black_box(self.lde_commit(
+                        coeffs,
+                        *log_n,
+                        *rate_bits,
+                        *cap_height,
+                    )?);
                 }
                 ResidentOp::Poseidon { states } => {
                     let mut s = states.to_vec();
@@ -160,7 +203,9 @@ impl DeviceSelector {
         match std::env::var("ZKNODE_DEVICE") {
             Ok(v) => v.parse(),
             Err(std::env::VarError::NotPresent) => Ok(Self::Auto),
-            Err(std::env::VarError::NotUnicode(v)) => Err(KernelError::BadDeviceSelector(v.to_string_lossy().into_owned())),
+            Err(std::env::VarError::NotUnicode(v)) => Err(KernelError::BadDeviceSelector(
+                v.to_string_lossy().into_owned(),
+            )),
         }
     }
 }

@@ -30,11 +30,18 @@ pub fn msm(points: &[G1Affine], scalars: &[Fr]) -> Result<G1Projective> {
 /// Checks an NTT length and returns its log2.
 pub fn check_ntt_len(len: usize) -> Result<usize> {
     if !len.is_power_of_two() {
-        return Err(KernelError::NotPowerOfTwo { what: "BN254 NTT length", len });
+        return Err(KernelError::NotPowerOfTwo {
+            what: "BN254 NTT length",
+            len,
+        });
     }
     let log_n = len.trailing_zeros() as usize;
     if log_n > MAX_LOG_NTT {
-        return Err(KernelError::TooLarge { what: "BN254 NTT", log_n, max_log_n: MAX_LOG_NTT });
+        return Err(KernelError::TooLarge {
+            what: "BN254 NTT",
+            log_n,
+            max_log_n: MAX_LOG_NTT,
+        });
     }
     Ok(log_n)
 }

@@ -66,7 +66,8 @@ pub fn goldilocks_ntt(data: &mut [Goldilocks], log_n: usize, dir: NttDirection) 
     let tw = twiddles(log_n, inverse);
     let n = 1usize << log_n;
     if count >= rayon::current_num_threads() {
-        data.par_chunks_mut(n).for_each(|v| ntt_in_place(v, &tw, false));
+        data.par_chunks_mut(n)
+            .for_each(|v| ntt_in_place(v, &tw, false));
     } else {
         data.chunks_mut(n).for_each(|v| ntt_in_place(v, &tw, true));
     }
@@ -77,7 +78,12 @@ pub fn goldilocks_ntt(data: &mut [Goldilocks], log_n: usize, dir: NttDirection) 
 }
 
 /// Coset LDE of polynomials given back to back.
-pub fn coset_lde(coeffs: &[Goldilocks], log_n: usize, rate_bits: usize, shift: Goldilocks) -> Result<Vec<Goldilocks>> {
+pub fn coset_lde(
+    coeffs: &[Goldilocks],
+    log_n: usize,
+    rate_bits: usize,
+    shift: Goldilocks,
+) -> Result<Vec<Goldilocks>> {
     let count = shape::lde(coeffs.len(), log_n, rate_bits)?;
     let n = 1usize << log_n;
     let big = n << rate_bits;
@@ -92,9 +98,15 @@ pub fn coset_lde(coeffs: &[Goldilocks], log_n: usize, rate_bits: usize, shift: G
         ntt_in_place(v, &tw, parallel);
     };
     if count >= rayon::current_num_threads() {
-        coeffs.par_chunks(n).zip(out.par_chunks_mut(big)).for_each(|p| one_poly(p, false));
+        coeffs
+            .par_chunks(n)
+            .zip(out.par_chunks_mut(big))
+            .for_each(|p| one_poly(p, false));
     } else {
-        coeffs.chunks(n).zip(out.chunks_mut(big)).for_each(|p| one_poly(p, true));
+        coeffs
+            .chunks(n)
+            .zip(out.chunks_mut(big))
+            .for_each(|p| one_poly(p, true));
     }
     Ok(out)
 }
@@ -117,37 +129,71 @@ impl Backend for CpuBackend {
         &self.info
     }
 
-    fn goldilocks_ntt(&self, data: &mut [Goldilocks], log_n: usize, dir: NttDirection) -> Result<()> {
+    fn goldilocks_ntt(
+        &self,
+        data: &mut [Goldilocks],
+        log_n: usize,
+        dir: NttDirection,
+    ) -> Result<()> {
         goldilocks_ntt(data, log_n, dir)
     }
 
-    fn coset_lde(&self, coeffs: &[Goldilocks], log_n: usize, rate_bits: usize, shift: Goldilocks) -> Result<Vec<Goldilocks>> {
+    fn coset_lde(
+        &self,
+        coeffs: &[Goldilocks],
+        log_n: usize,
+        rate_bits: usize,
+        shift: Goldilocks,
+    ) -> Result<Vec<Goldilocks>> {
         coset_lde(coeffs, log_n, rate_bits, shift)
     }
 
     fn poseidon_permute(&self, states: &mut [State]) -> Result<()> {
-        states.par_iter_mut().with_min_len(256).for_each(poseidon::permute);
+        states
+            .par_iter_mut()
+            .with_min_len(256)
+            .for_each(poseidon::permute);
         Ok(())
     }
 
     fn hash_rows(&self, rows: &[Goldilocks], width: usize) -> Result<Vec<Digest>> {
-        if width == 0 || rows.len() % width != 0 {
+        if width == 0 || !rows.len().is_multiple_of(width) {
             return Err(KernelError::InvalidArgument(format!(
                 "cannot split {} elements into rows of width {width}",
                 rows.len()
             )));
         }
-        Ok(rows.par_chunks(width).with_min_len(64).map(poseidon::hash_or_noop).collect())
+        Ok(rows
+            .par_chunks(width)
+            .with_min_len(64)
+            .map(poseidon::hash_or_noop)
+            .collect())
     }
 
-    fn merkle_tree(&self, leaves: Vec<Goldilocks>, width: usize, cap_height: usize) -> Result<MerkleTree> {
+    fn merkle_tree(
+        &self,
+        leaves: Vec<Goldilocks>,
+        width: usize,
+        cap_height: usize,
+    ) -> Result<MerkleTree> {
         MerkleTree::new(leaves, width, cap_height)
     }
 
-    fn lde_commit(&self, coeffs: &[Goldilocks], log_n: usize, rate_bits: usize, cap_height: usize) -> Result<MerkleTree> {
+    fn lde_commit(
+        &self,
+        coeffs: &[Goldilocks],
+        log_n: usize,
+        rate_bits: usize,
+        cap_height: usize,
+    ) -> Result<MerkleTree> {
         let count = shape::lde(coeffs.len(), log_n, rate_bits)?;
         check_shape(count << (log_n + rate_bits), count, cap_height)?;
-        let lde = coset_lde(coeffs, log_n, rate_bits, Goldilocks::MULTIPLICATIVE_GENERATOR)?;
+        let lde = coset_lde(
+            coeffs,
+            log_n,
+            rate_bits,
+            Goldilocks::MULTIPLICATIVE_GENERATOR,
+        )?;
         let leaves = lde_to_leaves(&lde, count, log_n + rate_bits);
         drop(lde);
         MerkleTree::new(leaves, count, cap_height)

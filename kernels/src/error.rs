@@ -6,13 +6,25 @@ pub enum KernelError {
     #[error("{what}: {len} is not a power of two")]
     NotPowerOfTwo { what: &'static str, len: usize },
     #[error("{what}: expected {expected}, got {got}")]
-    LengthMismatch { what: &'static str, expected: usize, got: usize },
+    LengthMismatch {
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
     #[error("{what}: size 2^{log_n} exceeds the largest supported size 2^{max_log_n}")]
-    TooLarge { what: &'static str, log_n: usize, max_log_n: usize },
+    TooLarge {
+        what: &'static str,
+        log_n: usize,
+        max_log_n: usize,
+    },
     #[error("{0}")]
     InvalidArgument(String),
     #[error("out of device memory on {device}: the operation needs {needed} bytes, {free} bytes are free")]
-    OutOfDeviceMemory { device: String, needed: u64, free: u64 },
+    OutOfDeviceMemory {
+        device: String,
+        needed: u64,
+        free: u64,
+    },
     #[error("no usable CUDA device: {0}")]
     NoCudaDevice(String),
     #[error("CUDA error during {op}: {message}")]

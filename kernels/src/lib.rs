@@ -20,7 +20,10 @@ pub mod poseidon;
 pub mod sample;
 pub mod shape;
 
-pub use backend::{backend_from_env, open_backend, Backend, DeviceInfo, DeviceKind, DeviceSelector, NttDirection, ResidentOp};
+pub use backend::{
+    backend_from_env, open_backend, Backend, DeviceInfo, DeviceKind, DeviceSelector, NttDirection,
+    ResidentOp,
+};
 pub use cpu::CpuBackend;
 pub use cuda::CudaBackend;
 pub use error::{KernelError, Result};

@@ -33,9 +33,11 @@ pub fn digest_index(level: usize, j: usize) -> usize {
 /// Checks the shape of a tree request and returns `log2(num_leaves)`.
 pub fn check_shape(len: usize, leaf_width: usize, cap_height: usize) -> Result<usize> {
     if leaf_width == 0 {
-        return Err(KernelError::InvalidArgument("Merkle leaves must have at least one element".into()));
+        return Err(KernelError::InvalidArgument(
+            "Merkle leaves must have at least one element".into(),
+        ));
     }
-    if len % leaf_width != 0 {
+    if !len.is_multiple_of(leaf_width) {
         return Err(KernelError::LengthMismatch {
             what: "Merkle leaf data (not a multiple of the leaf width)",
             expected: len.next_multiple_of(leaf_width),
@@ -44,7 +46,10 @@ pub fn check_shape(len: usize, leaf_width: usize, cap_height: usize) -> Result<u
     }
     let n = len / leaf_width;
     if !n.is_power_of_two() {
-        return Err(KernelError::NotPowerOfTwo { what: "number of Merkle leaves", len: n });
+        return Err(KernelError::NotPowerOfTwo {
+            what: "number of Merkle leaves",
+            len: n,
+        });
     }
     let log_n = n.trailing_zeros() as usize;
     if cap_height > log_n {
@@ -57,7 +62,13 @@ pub fn check_shape(len: usize, leaf_width: usize, cap_height: usize) -> Result<u
 
 /// Places one level of node digests into the digest buffer.
 /// `nodes` are the `2^(cap_height + layers - level)` digests of that level, left to right.
-pub fn place_level(digests: &mut [Digest], cap_height: usize, level: usize, layers: usize, nodes: &[Digest]) {
+pub fn place_level(
+    digests: &mut [Digest],
+    cap_height: usize,
+    level: usize,
+    layers: usize,
+    nodes: &[Digest],
+) {
     let subtree_len = digests.len() >> cap_height;
     let per_subtree_shift = layers - level;
     let mask = (1usize << per_subtree_shift) - 1;
@@ -72,9 +83,19 @@ impl MerkleTree {
     pub fn new(leaves: Vec<Goldilocks>, leaf_width: usize, cap_height: usize) -> Result<Self> {
         let log_n = check_shape(leaves.len(), leaf_width, cap_height)?;
         let leaf_digests: Vec<Digest> = leaves.par_chunks(leaf_width).map(hash_or_noop).collect();
-        Ok(Self::from_leaf_digests(leaves, leaf_width, log_n, cap_height, leaf_digests, |level| {
-            level.par_chunks(2).map(|p| two_to_one(&p[0], &p[1])).collect()
-        }))
+        Ok(Self::from_leaf_digests(
+            leaves,
+            leaf_width,
+            log_n,
+            cap_height,
+            leaf_digests,
+            |level| {
+                level
+                    .par_chunks(2)
+                    .map(|p| two_to_one(&p[0], &p[1]))
+                    .collect()
+            },
+        ))
     }
 
     /// Assembles the layout from leaf digests, using `compress_level` to hash each level into the
@@ -95,7 +116,12 @@ impl MerkleTree {
             place_level(&mut digests, cap_height, level, layers, &cur);
             cur = compress_level(&cur);
         }
-        Self { leaves, leaf_width, digests, cap: cur }
+        Self {
+            leaves,
+            leaf_width,
+            digests,
+            cap: cur,
+        }
     }
 
     pub fn num_leaves(&self) -> usize {
@@ -114,7 +140,11 @@ impl MerkleTree {
     pub fn prove(&self, i: usize) -> Vec<Digest> {
         let n = self.num_leaves();
         let layers = n.trailing_zeros() as usize - self.cap_height();
-        let subtree_len = if layers == 0 { 0 } else { self.digests.len() >> self.cap_height() };
+        let subtree_len = if layers == 0 {
+            0
+        } else {
+            self.digests.len() >> self.cap_height()
+        };
         let t = i >> layers;
         let sub = &self.digests[t * subtree_len..(t + 1) * subtree_len];
         let mut j = i & ((1 << layers) - 1);
@@ -132,7 +162,11 @@ impl MerkleTree {
         let mut h = hash_or_noop(leaf);
         let mut j = index;
         for s in siblings {
-            h = if j & 1 == 0 { two_to_one(&h, s) } else { two_to_one(s, &h) };
+            h = if j & 1 == 0 {
+                two_to_one(&h, s)
+            } else {
+                two_to_one(s, &h)
+            };
             j >>= 1;
         }
         cap.get(j) == Some(&h)
@@ -148,7 +182,9 @@ mod tests {
         for log_n in 0..=5 {
             for cap_height in 0..=log_n {
                 let n = 1 << log_n;
-                let leaves: Vec<_> = (0..n * 7).map(|i| Goldilocks::new(i as u64 * 31 + 1)).collect();
+                let leaves: Vec<_> = (0..n * 7)
+                    .map(|i| Goldilocks::new(i as u64 * 31 + 1))
+                    .collect();
                 let t = MerkleTree::new(leaves, 7, cap_height).unwrap();
                 assert_eq!(t.cap.len(), 1 << cap_height);
                 for i in 0..n {
@@ -165,8 +201,14 @@ mod tests {
     #[test]
     fn bad_shapes_are_errors() {
         let v = vec![Goldilocks::ZERO; 12];
-        assert!(matches!(MerkleTree::new(v.clone(), 4, 0), Err(KernelError::NotPowerOfTwo { .. })));
-        assert!(matches!(MerkleTree::new(v.clone(), 5, 0), Err(KernelError::LengthMismatch { .. })));
+        assert!(matches!(
+            MerkleTree::new(v.clone(), 4, 0),
+            Err(KernelError::NotPowerOfTwo { .. })
+        ));
+        assert!(matches!(
+            MerkleTree::new(v.clone(), 5, 0),
+            Err(KernelError::LengthMismatch { .. })
+        ));
         assert!(MerkleTree::new(v.clone(), 3, 3).is_err());
         assert!(MerkleTree::new(v, 0, 0).is_err());
     }

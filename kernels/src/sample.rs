@@ -22,7 +22,9 @@ pub fn goldilocks(rng: &mut impl Rng, n: usize) -> Vec<Goldilocks> {
 
 /// `n` random Poseidon states.
 pub fn poseidon_states(rng: &mut impl Rng, n: usize) -> Vec<State> {
-    (0..n).map(|_| core::array::from_fn(|_| Goldilocks::new(rng.gen()))).collect()
+    (0..n)
+        .map(|_| core::array::from_fn(|_| Goldilocks::new(rng.gen())))
+        .collect()
 }
 
 /// `n` uniformly random scalars.

@@ -14,7 +14,11 @@ pub enum Case {
     /// Forward Goldilocks NTT of one vector of 2^log_n.
     GoldilocksNtt { log_n: usize },
     /// LDE (rate_bits) + Merkle commitment of `cols` polynomials of 2^log_rows coefficients.
-    LdeMerkle { log_rows: usize, cols: usize, rate_bits: usize },
+    LdeMerkle {
+        log_rows: usize,
+        cols: usize,
+        rate_bits: usize,
+    },
     /// 2^log_n Poseidon permutations.
     Poseidon { log_n: usize },
     /// BN254 G1 MSM of 2^log_n points.
@@ -36,8 +40,15 @@ impl Case {
 
     pub fn size(&self) -> String {
         match self {
-            Case::LdeMerkle { log_rows, cols, rate_bits } => format!("2^{log_rows} x {cols}, rate 2^{rate_bits}"),
-            Case::GoldilocksNtt { log_n } | Case::Poseidon { log_n } | Case::Bn254Msm { log_n } | Case::Bn254Ntt { log_n } => {
+            Case::LdeMerkle {
+                log_rows,
+                cols,
+                rate_bits,
+            } => format!("2^{log_rows} x {cols}, rate 2^{rate_bits}"),
+            Case::GoldilocksNtt { log_n }
+            | Case::Poseidon { log_n }
+            | Case::Bn254Msm { log_n }
+            | Case::Bn254Ntt { log_n } => {
                 format!("2^{log_n}")
             }
         }
@@ -46,9 +57,18 @@ impl Case {
     /// Elements of work per run, and their unit.
     pub fn work(&self) -> (f64, &'static str) {
         match *self {
-            Case::GoldilocksNtt { log_n } | Case::Bn254Ntt { log_n } => ((1u64 << log_n) as f64, "elements/s"),
+            Case::GoldilocksNtt { log_n } | Case::Bn254Ntt { log_n } => {
+                ((1u64 << log_n) as f64, "elements/s")
+            }
             // Throughput of the LDE counts extended cells (rows << rate_bits, times columns).
-            Case::LdeMerkle { log_rows, cols, rate_bits } => (((1u64 << (log_rows + rate_bits)) * cols as u64) as f64, "LDE cells/s"),
+            Case::LdeMerkle {
+                log_rows,
+                cols,
+                rate_bits,
+            } => (
+                ((1u64 << (log_rows + rate_bits)) * cols as u64) as f64,
+                "LDE cells/s",
+            ),
             Case::Poseidon { log_n } => ((1u64 << log_n) as f64, "permutations/s"),
             Case::Bn254Msm { log_n } => ((1u64 << log_n) as f64, "points/s"),
         }
@@ -59,7 +79,11 @@ impl Case {
         match *self {
             Case::GoldilocksNtt { log_n } => 16 << log_n,
             // coefficients + LDE + leaves + digests
-            Case::LdeMerkle { log_rows, cols, rate_bits } => {
+            Case::LdeMerkle {
+                log_rows,
+                cols,
+                rate_bits,
+            } => {
                 let cells = 1u64 << (log_rows + rate_bits);
                 2 * cells * cols as u64 * 8 + cells * 64
             }
@@ -77,18 +101,33 @@ pub fn suite(quick: bool) -> Vec<Case> {
         vec![
             GoldilocksNtt { log_n: 16 },
             GoldilocksNtt { log_n: 20 },
-            LdeMerkle { log_rows: 12, cols: 32, rate_bits: 3 },
-            LdeMerkle { log_rows: 14, cols: 64, rate_bits: 3 },
+            LdeMerkle {
+                log_rows: 12,
+                cols: 32,
+                rate_bits: 3,
+            },
+            LdeMerkle {
+                log_rows: 14,
+                cols: 64,
+                rate_bits: 3,
+            },
             Poseidon { log_n: 16 },
             Bn254Msm { log_n: 12 },
             Bn254Msm { log_n: 16 },
             Bn254Ntt { log_n: 16 },
         ]
     } else {
-        let mut v: Vec<Case> = [16, 18, 20, 22, 24].into_iter().map(|log_n| GoldilocksNtt { log_n }).collect();
+        let mut v: Vec<Case> = [16, 18, 20, 22, 24]
+            .into_iter()
+            .map(|log_n| GoldilocksNtt { log_n })
+            .collect();
         for log_rows in [16, 18, 20] {
             for cols in [32, 64, 256] {
-                v.push(LdeMerkle { log_rows, cols, rate_bits: 3 });
+                v.push(LdeMerkle {
+                    log_rows,
+                    cols,
+                    rate_bits: 3,
+                });
             }
         }
         v.extend([16, 20, 22].into_iter().map(|log_n| Poseidon { log_n }));
@@ -120,77 +159,115 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-/// Runs one case: a warm-up, then `iters` timed runs.
-pub fn run_case(backend: &dyn Backend, case: &Case, iters: usize, seed: u64) -> Result<Measurement> {
+/// Median time of `iters` runs of `run` after one warm-up; `setup` (untimed) makes each input.
+fn median_of_runs<T>(
+    iters: usize,
+    mut setup: impl FnMut() -> T,
+    mut run: impl FnMut(T) -> zknode_kernels::Result<()>,
+) -> Result<Duration> {
+    let mut times = Vec::with_capacity(iters);
+    for i in 0..=iters {
+        let input = setup();
+        let t = Instant::now();
+        run(input)?;
+        if i > 0 {
+            times.push(t.elapsed());
+        }
+    }
+    Ok(median(times))
+}
+
+/// Runs one case: a warm-up, then `iters` timed runs, end to end and with data resident.
+pub fn run_case(
+    backend: &dyn Backend,
+    case: &Case,
+    iters: usize,
+    seed: u64,
+) -> Result<Measurement> {
     let mut rng = sample::rng(seed);
     let iters = iters.max(1);
-    let mut times = Vec::with_capacity(iters);
-    let resident;
-    match *case {
+    let (end_to_end, resident) = match *case {
         Case::GoldilocksNtt { log_n } => {
             let data = sample::goldilocks(&mut rng, 1 << log_n);
-            for i in 0..=iters {
-                let mut d = data.clone();
-                let t = Instant::now();
-                backend.goldilocks_ntt(&mut d, log_n, NttDirection::Forward)?;
-                if i > 0 {
-                    times.push(t.elapsed());
-                }
-            }
-            resident = backend.time_resident(ResidentOp::GoldilocksNtt { data: &data, log_n }, iters)?;
+            let e2e = median_of_runs(
+                iters,
+                || data.clone(),
+                |mut d| backend.goldilocks_ntt(&mut d, log_n, NttDirection::Forward),
+            )?;
+            let op = ResidentOp::GoldilocksNtt { data: &data, log_n };
+            (e2e, backend.time_resident(op, iters)? / iters as u32)
         }
-        Case::LdeMerkle { log_rows, cols, rate_bits } => {
+        Case::LdeMerkle {
+            log_rows,
+            cols,
+            rate_bits,
+        } => {
             let coeffs = sample::goldilocks(&mut rng, cols << log_rows);
             let cap_height = 4.min(log_rows + rate_bits);
-            for i in 0..=iters {
-                let t = Instant::now();
-                let tree = backend.lde_commit(&coeffs, log_rows, rate_bits, cap_height)?;
-                if i > 0 {
-                    times.push(t.elapsed());
-                }
-                drop(tree);
-            }
-            resident = backend.time_resident(ResidentOp::LdeCommit { coeffs: &coeffs, log_n: log_rows, rate_bits, cap_height }, iters)?;
+            let e2e = median_of_runs(
+                iters,
+                || (),
+                |()| {
+                    backend
+                        .lde_commit(&coeffs, log_rows, rate_bits, cap_height)
+                        .map(drop)
+                },
+            )?;
+            let op = ResidentOp::LdeCommit {
+                coeffs: &coeffs,
+                log_n: log_rows,
+                rate_bits,
+                cap_height,
+            };
+            (e2e, backend.time_resident(op, iters)? / iters as u32)
         }
         Case::Poseidon { log_n } => {
             let states = sample::poseidon_states(&mut rng, 1 << log_n);
-            for i in 0..=iters {
-                let mut s = states.clone();
-                let t = Instant::now();
-                backend.poseidon_permute(&mut s)?;
-                if i > 0 {
-                    times.push(t.elapsed());
-                }
-            }
-            resident = backend.time_resident(ResidentOp::Poseidon { states: &states }, iters)?;
+            let e2e = median_of_runs(
+                iters,
+                || states.clone(),
+                |mut s| backend.poseidon_permute(&mut s),
+            )?;
+            (
+                e2e,
+                backend.time_resident(ResidentOp::Poseidon { states: &states }, iters)?
+                    / iters as u32,
+            )
         }
         Case::Bn254Msm { log_n } => {
             let points = sample::bn254_points(&mut rng, 1 << log_n);
             let scalars = sample::bn254_scalars(&mut rng, 1 << log_n);
-            for i in 0..=iters {
-                let t = Instant::now();
-                let _ = std::hint::black_box(backend.bn254_msm(&points, &scalars)?);
-                if i > 0 {
-                    times.push(t.elapsed());
-                }
-            }
-            resident = backend.time_resident(ResidentOp::Bn254Msm { points: &points, scalars: &scalars }, iters)?;
+            let e2e = median_of_runs(
+                iters,
+                || (),
+                |()| {
+                    backend.bn254_msm(&points, &scalars).map(|r| {
+                        let _ = std::hint::black_box(r);
+                    })
+                },
+            )?;
+            let op = ResidentOp::Bn254Msm {
+                points: &points,
+                scalars: &scalars,
+            };
+            (e2e, backend.time_resident(op, iters)? / iters as u32)
         }
         Case::Bn254Ntt { log_n } => {
             let values = sample::bn254_scalars(&mut rng, 1 << log_n);
-            for i in 0..=iters {
-                let mut v = values.clone();
-                let t = Instant::now();
-                backend.bn254_ntt(&mut v, NttDirection::Forward)?;
-                if i > 0 {
-                    times.push(t.elapsed());
-                }
-            }
+            let e2e = median_of_runs(
+                iters,
+                || values.clone(),
+                |mut v| backend.bn254_ntt(&mut v, NttDirection::Forward),
+            )?;
             // No separate resident path for this one yet: report the end-to-end time.
-            resident = median(times.clone()) * iters as u32;
+            (e2e, e2e)
         }
-    }
-    Ok(Measurement { case: case.clone(), end_to_end: median(times), resident: resident / iters as u32 })
+    };
+    Ok(Measurement {
+        case: case.clone(),
+        end_to_end,
+        resident,
+    })
 }
 
 /// Human units: 1.23 G, 45.6 M, 7.8 k.
@@ -220,9 +297,15 @@ pub fn table(backend: &dyn Backend, rows: &[Measurement]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "device: {}", backend.info());
     let header = if gpu {
-        format!("{:<15} {:<24} {:>12} {:>12} {:>24}", "operation", "size", "end-to-end", "resident", "throughput (resident)")
+        format!(
+            "{:<15} {:<24} {:>12} {:>12} {:>24}",
+            "operation", "size", "end-to-end", "resident", "throughput (resident)"
+        )
     } else {
-        format!("{:<15} {:<24} {:>12} {:>24}", "operation", "size", "time", "throughput")
+        format!(
+            "{:<15} {:<24} {:>12} {:>24}",
+            "operation", "size", "time", "throughput"
+        )
     };
     let _ = writeln!(out, "{header}");
     let _ = writeln!(out, "{}", "-".repeat(header.len()));
@@ -239,7 +322,14 @@ pub fn table(backend: &dyn Backend, rows: &[Measurement]) -> String {
                 tp
             );
         } else {
-            let _ = writeln!(out, "{:<15} {:<24} {:>12} {:>24}", m.case.name(), m.case.size(), fmt_duration(m.end_to_end), tp);
+            let _ = writeln!(
+                out,
+                "{:<15} {:<24} {:>12} {:>24}",
+                m.case.name(),
+                m.case.size(),
+                fmt_duration(m.end_to_end),
+                tp
+            );
         }
     }
     out
@@ -247,18 +337,39 @@ pub fn table(backend: &dyn Backend, rows: &[Measurement]) -> String {
 
 /// Runs a suite with a progress line per case on stderr. Cases whose inputs would not fit in
 /// `memory_limit` bytes are skipped with a message.
-pub fn run_suite(backend: &dyn Backend, cases: &[Case], iters: usize, seed: u64, memory_limit: u64) -> Result<Vec<Measurement>> {
+pub fn run_suite(
+    backend: &dyn Backend,
+    cases: &[Case],
+    iters: usize,
+    seed: u64,
+    memory_limit: u64,
+) -> Result<Vec<Measurement>> {
     let mut out = Vec::new();
     for (i, case) in cases.iter().enumerate() {
-        let label = format!("[{}/{}] {} {}", i + 1, cases.len(), case.name(), case.size());
+        let label = format!(
+            "[{}/{}] {} {}",
+            i + 1,
+            cases.len(),
+            case.name(),
+            case.size()
+        );
         if case.host_bytes() > memory_limit {
-            eprintln!("{label}: skipped, needs about {} B of host memory, limit {} B", si(case.host_bytes() as f64), si(memory_limit as f64));
+            eprintln!(
+                "{label}: skipped, needs about {} B of host memory, limit {} B",
+                si(case.host_bytes() as f64),
+                si(memory_limit as f64)
+            );
             continue;
         }
         eprint!("{label} ... ");
         let t = Instant::now();
-        let m = run_case(backend, case, iters, seed.wrapping_add(i as u64)).with_context(|| format!("benchmark case {label}"))?;
-        eprintln!("{} per run ({} total)", fmt_duration(m.resident), fmt_duration(t.elapsed()));
+        let m = run_case(backend, case, iters, seed.wrapping_add(i as u64))
+            .with_context(|| format!("benchmark case {label}"))?;
+        eprintln!(
+            "{} per run ({} total)",
+            fmt_duration(m.resident),
+            fmt_duration(t.elapsed())
+        );
         out.push(m);
     }
     Ok(out)
@@ -270,7 +381,11 @@ pub fn sanity(backend: &dyn Backend) -> Result<()> {
     let data = sample::goldilocks(&mut rng, 1 << 4);
     let mut d = data.clone();
     backend.goldilocks_ntt(&mut d, 4, NttDirection::Forward)?;
-    anyhow::ensure!(d != data && d[0] == data.iter().fold(Goldilocks::ZERO, |a, &b| a + b), "NTT sanity check failed on {}", backend.info());
+    anyhow::ensure!(
+        d != data && d[0] == data.iter().fold(Goldilocks::ZERO, |a, &b| a + b),
+        "NTT sanity check failed on {}",
+        backend.info()
+    );
     Ok(())
 }
 
@@ -285,7 +400,11 @@ mod tests {
         sanity(&cpu).unwrap();
         let cases = vec![
             Case::GoldilocksNtt { log_n: 10 },
-            Case::LdeMerkle { log_rows: 6, cols: 3, rate_bits: 2 },
+            Case::LdeMerkle {
+                log_rows: 6,
+                cols: 3,
+                rate_bits: 2,
+            },
             Case::Poseidon { log_n: 8 },
             Case::Bn254Msm { log_n: 6 },
             Case::Bn254Ntt { log_n: 6 },
@@ -294,9 +413,19 @@ mod tests {
         // The last case is skipped for memory, the others measured.
         let rows = run_suite(&cpu, &cases, 1, 7, 1 << 30).unwrap();
         assert_eq!(rows.len(), 5);
-        assert!(rows.iter().all(|m| m.throughput().is_finite() && m.throughput() > 0.0));
+        assert!(rows
+            .iter()
+            .all(|m| m.throughput().is_finite() && m.throughput() > 0.0));
         let t = table(&cpu, &rows);
-        for name in ["goldilocks-ntt", "lde+merkle", "poseidon", "bn254-msm", "bn254-ntt", "permutations/s", "points/s"] {
+        for name in [
+            "goldilocks-ntt",
+            "lde+merkle",
+            "poseidon",
+            "bn254-msm",
+            "bn254-ntt",
+            "permutations/s",
+            "points/s",
+        ] {
             assert!(t.contains(name), "{name} missing from\n{t}");
         }
     }

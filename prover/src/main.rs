@@ -60,7 +60,9 @@ struct BenchArgs {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()) {
@@ -86,7 +88,11 @@ fn run(cli: Cli) -> Result<()> {
             let mut cases = bench::suite(args.quick);
             if !args.only.is_empty() {
                 cases.retain(|c| args.only.iter().any(|o| c.name().contains(o.as_str())));
-                anyhow::ensure!(!cases.is_empty(), "--only {:?} matches no benchmark case", args.only);
+                anyhow::ensure!(
+                    !cases.is_empty(),
+                    "--only {:?} matches no benchmark case",
+                    args.only
+                );
             }
             let limit = match args.max_memory_gib {
                 Some(g) => (g * (1u64 << 30) as f64) as u64,

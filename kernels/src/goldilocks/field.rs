@@ -204,16 +204,35 @@ mod tests {
 
     #[test]
     fn arithmetic_matches_bigint() {
-        let edge = [0, 1, 2, EPSILON, EPSILON + 1, P - 2, P - 1, 1 << 63, (1 << 32) + 5];
+        let edge = [
+            0,
+            1,
+            2,
+            EPSILON,
+            EPSILON + 1,
+            P - 2,
+            P - 1,
+            1 << 63,
+            (1 << 32) + 5,
+        ];
         for &a in &edge {
             for &b in &edge {
                 let (x, y) = (Goldilocks::new(a), Goldilocks::new(b));
                 assert_eq!((x * y).value(), naive_mul(a, b), "{a} * {b}");
-                assert_eq!((x + y).value(), ((a as u128 + b as u128) % P as u128) as u64);
-                assert_eq!((x - y).value(), ((a as u128 + P as u128 - b as u128) % P as u128) as u64);
+                assert_eq!(
+                    (x + y).value(),
+                    ((a as u128 + b as u128) % P as u128) as u64
+                );
+                assert_eq!(
+                    (x - y).value(),
+                    ((a as u128 + P as u128 - b as u128) % P as u128) as u64
+                );
             }
         }
-        assert_eq!(Goldilocks::reduce128(u128::MAX).value(), (u128::MAX % P as u128) as u64);
+        assert_eq!(
+            Goldilocks::reduce128(u128::MAX).value(),
+            (u128::MAX % P as u128) as u64
+        );
     }
 
     #[test]

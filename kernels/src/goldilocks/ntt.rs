@@ -36,18 +36,24 @@ pub fn reverse_index_bits_in_place<T>(v: &mut [T]) {
 pub fn twiddles(log_n: usize, inverse: bool) -> Vec<Goldilocks> {
     let n = 1usize << log_n;
     let w = Goldilocks::primitive_root_of_unity(log_n).expect("log_n checked by caller");
-    let w = if inverse { w.inverse().expect("root of unity is non-zero") } else { w };
+    let w = if inverse {
+        w.inverse().expect("root of unity is non-zero")
+    } else {
+        w
+    };
     let half = n / 2;
     let mut out = vec![Goldilocks::ONE; half.max(1)];
     // Fill in parallel blocks: each block starts from its own power.
     const BLOCK: usize = 1 << 12;
-    out.par_chunks_mut(BLOCK).enumerate().for_each(|(b, chunk)| {
-        let mut cur = w.pow((b * BLOCK) as u64);
-        for x in chunk {
-            *x = cur;
-            cur *= w;
-        }
-    });
+    out.par_chunks_mut(BLOCK)
+        .enumerate()
+        .for_each(|(b, chunk)| {
+            let mut cur = w.pow((b * BLOCK) as u64);
+            for x in chunk {
+                *x = cur;
+                cur *= w;
+            }
+        });
     out
 }
 
@@ -132,7 +138,9 @@ mod tests {
     fn matches_naive_dft_and_inverts() {
         for log_n in 0..=8 {
             let n = 1 << log_n;
-            let c: Vec<_> = (0..n).map(|i| Goldilocks::new(i as u64 * 7919 + 3)).collect();
+            let c: Vec<_> = (0..n)
+                .map(|i| Goldilocks::new(i as u64 * 7919 + 3))
+                .collect();
             let mut v = c.clone();
             ntt_in_place(&mut v, &twiddles(log_n, false), true);
             assert_eq!(v, naive_dft(&c), "log_n {log_n}");
@@ -145,7 +153,9 @@ mod tests {
     #[test]
     fn parallel_paths_agree_with_serial() {
         let log_n = 15;
-        let c: Vec<_> = (0..1u64 << log_n).map(|i| Goldilocks::new(i.wrapping_mul(0x9e37_79b9_7f4a_7c15))).collect();
+        let c: Vec<_> = (0..1u64 << log_n)
+            .map(|i| Goldilocks::new(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+            .collect();
         let tw = twiddles(log_n, false);
         let (mut a, mut b) = (c.clone(), c);
         ntt_in_place(&mut a, &tw, true);

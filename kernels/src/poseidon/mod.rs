@@ -33,18 +33,38 @@ fn sbox(x: Goldilocks) -> Goldilocks {
     x4 * x2 * x
 }
 
+/// The full MDS matrix: row `r` is the circulant row rotated by `r`, plus the diagonal.
+const MDS: [[u64; WIDTH]; WIDTH] = {
+    let mut m = [[0u64; WIDTH]; WIDTH];
+    let mut r = 0;
+    while r < WIDTH {
+        let mut i = 0;
+        while i < WIDTH {
+            m[r][(i + r) % WIDTH] = MDS_CIRC[i];
+            i += 1;
+        }
+        m[r][r] += MDS_DIAG[r];
+        r += 1;
+    }
+    m
+};
+
 #[inline(always)]
 fn mds(state: &State) -> State {
-    let mut out = [Goldilocks::ZERO; WIDTH];
-    for (r, o) in out.iter_mut().enumerate() {
-        // Entries are < 2^6 and lanes < 2^64: the sum of 13 products fits easily in u128.
-        let mut acc: u128 = state[r].value() as u128 * MDS_DIAG[r] as u128;
-        for (i, &c) in MDS_CIRC.iter().enumerate() {
-            acc += state[(i + r) % WIDTH].value() as u128 * c as u128;
+    // Entries are < 2^7: split each lane into 32-bit halves so that every row sum of twelve
+    // products fits in a u64, then recombine once and reduce.
+    let lo: [u64; WIDTH] = core::array::from_fn(|i| state[i].value() & 0xFFFF_FFFF);
+    let hi: [u64; WIDTH] = core::array::from_fn(|i| state[i].value() >> 32);
+    core::array::from_fn(|r| {
+        let row = &MDS[r];
+        let mut acc_lo = 0u64;
+        let mut acc_hi = 0u64;
+        for i in 0..WIDTH {
+            acc_lo += lo[i] * row[i];
+            acc_hi += hi[i] * row[i];
         }
-        *o = Goldilocks::reduce128(acc);
-    }
-    out
+        Goldilocks::reduce128(acc_lo as u128 + ((acc_hi as u128) << 32))
+    })
 }
 
 #[inline(always)]
@@ -131,16 +151,35 @@ mod tests {
     fn reference_vectors() {
         let mut s = [Goldilocks::ZERO; WIDTH];
         permute(&mut s);
-        assert_eq!(hex4(&s), [0x3c18a9786cb0b359, 0xc4055e3364a246c3, 0x7953db0ab48808f4, 0xc71603f33a1144ca]);
+        assert_eq!(
+            hex4(&s),
+            [
+                0x3c18a9786cb0b359,
+                0xc4055e3364a246c3,
+                0x7953db0ab48808f4,
+                0xc71603f33a1144ca
+            ]
+        );
         let mut s: State = core::array::from_fn(|i| Goldilocks::new(i as u64));
         permute(&mut s);
-        assert_eq!(hex4(&s), [0xd64e1e3efc5b8e9e, 0x53666633020aaa47, 0xd40285597c6a8825, 0x613a4f81e81231d2]);
+        assert_eq!(
+            hex4(&s),
+            [
+                0xd64e1e3efc5b8e9e,
+                0x53666633020aaa47,
+                0xd40285597c6a8825,
+                0x613a4f81e81231d2
+            ]
+        );
     }
 
     #[test]
     fn hash_or_noop_short_leaves_are_padded() {
         let x = [Goldilocks::new(5), Goldilocks::new(6)];
-        assert_eq!(hash_or_noop(&x), [x[0], x[1], Goldilocks::ZERO, Goldilocks::ZERO]);
+        assert_eq!(
+            hash_or_noop(&x),
+            [x[0], x[1], Goldilocks::ZERO, Goldilocks::ZERO]
+        );
         assert_eq!(hash_no_pad(&[]), [Goldilocks::ZERO; 4]);
     }
 }
