@@ -23,6 +23,19 @@ impl Default for CpuBackend {
 }
 
 impl CpuBackend {
+    /// Refuses work whose buffers would not fit in this machine's memory, rather than letting the
+    /// allocation abort the process.
+    fn check_memory(&self, needed: u64) -> Result<()> {
+        if self.info.memory_bytes != 0 && needed > self.info.memory_bytes {
+            return Err(KernelError::OutOfDeviceMemory {
+                device: self.info.name.clone(),
+                needed,
+                free: self.info.memory_bytes,
+            });
+        }
+        Ok(())
+    }
+
     pub fn new() -> Self {
         Self {
             info: DeviceInfo {
@@ -145,6 +158,8 @@ impl Backend for CpuBackend {
         rate_bits: usize,
         shift: Goldilocks,
     ) -> Result<Vec<Goldilocks>> {
+        let count = shape::lde(coeffs.len(), log_n, rate_bits)?;
+        self.check_memory(shape::goldilocks_bytes(count, log_n + rate_bits))?;
         coset_lde(coeffs, log_n, rate_bits, shift)
     }
 
@@ -188,6 +203,8 @@ impl Backend for CpuBackend {
     ) -> Result<MerkleTree> {
         let count = shape::lde(coeffs.len(), log_n, rate_bits)?;
         check_shape(count << (log_n + rate_bits), count, cap_height)?;
+        // The LDE and its transposed leaves live side by side for a moment.
+        self.check_memory(2 * shape::goldilocks_bytes(count, log_n + rate_bits))?;
         let lde = coset_lde(
             coeffs,
             log_n,

@@ -58,7 +58,7 @@ fn digest_from_p(h: &HashOut<PF>) -> Digest {
 fn ntt_matches_plonky2_fft_and_ifft() {
     let cpu = CpuBackend::new();
     let mut rng = rng();
-    for log_n in [0, 1, 2, 5, 10, 16] {
+    for log_n in [0, 1, 2, 5, 10, 16, 20] {
         let n = 1 << log_n;
         let count = if log_n < 10 { 3 } else { 1 };
         let coeffs = random_vec(&mut rng, n * count);
@@ -252,6 +252,12 @@ fn bad_sizes_are_clear_errors() {
     assert!(matches!(
         cpu.lde_commit(&v, 3, 1, 5),
         Err(KernelError::InvalidArgument(_))
+    ));
+    // Sixteen LDEs of 2^32 values cannot fit in memory: refused before any allocation.
+    let one = vec![Goldilocks::ONE; 16];
+    assert!(matches!(
+        cpu.coset_lde(&one, 0, 32, Goldilocks::ONE),
+        Err(KernelError::OutOfDeviceMemory { .. })
     ));
     let e = cpu
         .merkle_tree(vec![Goldilocks::ZERO; 12], 4, 0)
