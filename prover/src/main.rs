@@ -56,6 +56,22 @@ struct BenchArgs {
     /// Skip cases whose host memory need exceeds this many GiB (default: half of the RAM).
     #[arg(long)]
     max_memory_gib: Option<f64>,
+    /// Replace the suite's LDE + Merkle cases with these shapes, `LOG_ROWSxCOLS` (rate_bits 3),
+    /// e.g. `--lde 18x64 --lde 16x32`.
+    #[arg(long = "lde", value_parser = parse_lde_shape)]
+    lde_shapes: Vec<(usize, usize)>,
+}
+
+fn parse_lde_shape(s: &str) -> Result<(usize, usize), String> {
+    let (r, c) = s
+        .split_once('x')
+        .ok_or_else(|| format!("{s:?} is not LOG_ROWSxCOLS (e.g. 18x64)"))?;
+    let log_rows: usize = r.parse().map_err(|e| format!("log rows {r:?}: {e}"))?;
+    let cols: usize = c.parse().map_err(|e| format!("columns {c:?}: {e}"))?;
+    if log_rows > 29 || cols == 0 {
+        return Err(format!("{s:?}: need 0 <= LOG_ROWS <= 29 and COLS >= 1"));
+    }
+    Ok((log_rows, cols))
 }
 
 fn main() -> ExitCode {
@@ -86,6 +102,16 @@ fn run(cli: Cli) -> Result<()> {
             eprintln!("benchmarking on {}", backend.info());
             bench::sanity(backend.as_ref())?;
             let mut cases = bench::suite(args.quick);
+            if !args.lde_shapes.is_empty() {
+                cases.retain(|c| !matches!(c, bench::Case::LdeMerkle { .. }));
+                cases.extend(args.lde_shapes.iter().map(|&(log_rows, cols)| {
+                    bench::Case::LdeMerkle {
+                        log_rows,
+                        cols,
+                        rate_bits: 3,
+                    }
+                }));
+            }
             if !args.only.is_empty() {
                 cases.retain(|c| args.only.iter().any(|o| c.name().contains(o.as_str())));
                 anyhow::ensure!(
