@@ -12,6 +12,14 @@ for c in rustfmt clippy; do
   fi
 done
 
+# g++ builds the CPU emulation of the CUDA driver (ci/cuda-emu.sh).
+if ! command -v g++ >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && apt-get install -y -qq g++) \
+      || echo "warning: could not install g++; the emulated CUDA tests will skip" >&2
+  fi
+fi
+
 # NVRTC (from PyPI) lets the tests compile the CUDA sources on machines without a GPU or a CUDA
 # toolkit. Optional: without it that one test skips and says so.
 cache="${ZKNODE_CACHE:-$HOME/.cache/zknode}"

@@ -17,3 +17,5 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked "$@"
+echo "== CUDA kernels on the emulated driver"
+bash ci/cuda-emu.sh

@@ -3,6 +3,8 @@
 //! Without a usable GPU every test prints `skipping: no usable CUDA device (<reason>)` and
 //! passes. The seed comes from the clock (printed; `ZKNODE_TEST_SEED` replays one), and
 //! `ZKNODE_CUDA_TEST_MAX_LOG` (default 20) bounds the largest transform sizes.
+//! `ZKNODE_REQUIRE_CUDA=1` turns a missing device into a failure (`ci/cuda-emu.sh` sets it, so
+//! the emulated run cannot pass by skipping).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -27,6 +29,9 @@ fn gpu() -> Option<CudaBackend> {
             Some(b)
         }
         Err(KernelError::NoCudaDevice(reason)) => {
+            if std::env::var_os("ZKNODE_REQUIRE_CUDA").is_some() {
+                panic!("ZKNODE_REQUIRE_CUDA is set but no CUDA device is usable: {reason}");
+            }
             println!("skipping: no usable CUDA device ({reason})");
             None
         }
