@@ -4,19 +4,26 @@
 //! `ZKNODE_BENCH_FULL=1` adds the large sizes (NTT to 2^24, LDE + Merkle to 2^20 rows × 256
 //! columns, MSM to 2^22), meant for GPU machines. The CUDA backend joins when a GPU answers.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use zknode_kernels::{sample, Backend, CpuBackend, CudaBackend, NttDirection, ResidentOp};
 
+/// The backends to measure, opened once per process (the CUDA one compiles its kernels).
 fn backends() -> Vec<(String, Arc<dyn Backend>)> {
-    let mut v: Vec<(String, Arc<dyn Backend>)> = vec![("cpu".into(), Arc::new(CpuBackend::new()))];
-    match CudaBackend::new() {
-        Ok(b) => v.push(("cuda".into(), Arc::new(b))),
-        Err(e) => eprintln!("CUDA backend not benchmarked: {e}"),
-    }
-    v
+    static BACKENDS: OnceLock<Vec<(String, Arc<dyn Backend>)>> = OnceLock::new();
+    BACKENDS
+        .get_or_init(|| {
+            let mut v: Vec<(String, Arc<dyn Backend>)> =
+                vec![("cpu".into(), Arc::new(CpuBackend::new()))];
+            match CudaBackend::new() {
+                Ok(b) => v.push(("cuda".into(), Arc::new(b))),
+                Err(e) => eprintln!("CUDA backend not benchmarked: {e}"),
+            }
+            v
+        })
+        .clone()
 }
 
 fn full() -> bool {
