@@ -1,9 +1,68 @@
+use std::path::PathBuf;
+use std::process::Command;
+
+fn zknode(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_zknode"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn zknode_answers_help() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zknode"))
-        .arg("--help")
-        .output()
-        .unwrap();
+    let out = zknode(&["--help"]);
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: zknode"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Usage: zknode") && text.contains("vectors"),
+        "{text}"
+    );
+}
+
+fn smt_vectors() -> Option<PathBuf> {
+    let dir = std::env::var_os("ZKNODE_VECTORS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"))
+        .join("polygon-smt");
+    dir.is_dir().then_some(dir).or_else(|| {
+        println!("skipping: no vectors (set ZKNODE_VECTORS)");
+        None
+    })
+}
+
+#[test]
+fn vectors_commands_pass_on_polygon_files() {
+    let Some(dir) = smt_vectors() else { return };
+    for (cmd, file) in [
+        ("smt-raw", "smt-raw.json"),
+        ("smt-genesis", "smt-genesis.json"),
+        ("smt-key", "smt-key-contract-storage.json"),
+        ("smt-hash-bytecode", "smt-hash-bytecode.json"),
+    ] {
+        let out = zknode(&["vectors", cmd, dir.join(file).to_str().unwrap()]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{cmd}: {text}");
+        let last = text.lines().last().unwrap();
+        assert!(last.ends_with("passed, 0 failed"), "{last}");
+    }
+}
+
+#[test]
+fn vectors_command_fails_on_a_wrong_vector_and_on_a_bad_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.json");
+    std::fs::write(
+        &f,
+        r#"[{"keys": ["1"], "values": ["5"], "expectedRoot": "0x1"}]"#,
+    )
+    .unwrap();
+    let out = zknode(&["vectors", "smt-raw", f.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 passed, 1 failed"));
+    std::fs::write(&f, "not json").unwrap();
+    let out = zknode(&["vectors", "smt-raw", f.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a JSON array"));
+    let out = zknode(&["vectors", "smt-raw", "/nonexistent/file.json"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reading /nonexistent/file.json"));
 }

@@ -1,0 +1,6 @@
+//! The sparse Merkle tree.
+
+pub mod hash;
+pub mod proof;
+pub mod store;
+pub mod tree;

@@ -1,0 +1,477 @@
+//! The state tree: reads, writes with proofs, fast batched writes, and atomic commits.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use ruint::aliases::U256;
+
+use crate::error::{Error, Result};
+use crate::smt::hash::{
+    branch_hash, leaf_hash, value_from_limbs, value_hash, value_limbs, Hash, Key,
+};
+use crate::smt::proof::{SiblingNode, UpdateKind, UpdateProof};
+use crate::smt::store::{Node, NodeReader, NodeStore};
+
+/// What a walk from the root along a key's path ends at.
+enum Terminal {
+    Empty,
+    Leaf { rkey: Key, value_hash: Hash },
+}
+
+/// A state tree over a node store. Writes go to memory until [`StateTree::commit`] writes them
+/// and the new root to the store in one atomic batch.
+pub struct StateTree<S> {
+    store: S,
+    root: Hash,
+    pending: HashMap<Hash, Node>,
+}
+
+impl<S: NodeStore> StateTree<S> {
+    /// The tree at the store's last committed root.
+    pub fn open(store: S) -> Result<Self> {
+        let root = store.head()?;
+        Ok(Self {
+            store,
+            root,
+            pending: HashMap::new(),
+        })
+    }
+
+    /// Writes the pending nodes and the current root to the store, atomically. Returns the root.
+    pub fn commit(&mut self) -> Result<Hash> {
+        let nodes: Vec<(Hash, Node)> = self.pending.iter().map(|(h, n)| (*h, *n)).collect();
+        self.store.commit(&nodes, self.root)?;
+        self.pending.clear();
+        Ok(self.root)
+    }
+}
+
+impl<S: NodeReader> StateTree<S> {
+    /// The tree at any root the store holds (every committed root stays readable).
+    pub fn at_root(store: S, root: Hash) -> Self {
+        Self {
+            store,
+            root,
+            pending: HashMap::new(),
+        }
+    }
+
+    pub fn root(&self) -> Hash {
+        self.root
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Nodes written since the last commit.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn node(&self, h: &Hash) -> Result<Node> {
+        if let Some(n) = self.pending.get(h) {
+            return Ok(*n);
+        }
+        self.store.get(h)?.ok_or(Error::MissingNode(*h))
+    }
+
+    /// A tree node (leaf or branch), checking that it hashes to its name.
+    fn tree_node(&self, h: &Hash) -> Result<Node> {
+        let n = self.node(h)?;
+        let ok = match &n {
+            Node::Branch { left, right } => branch_hash(left, right) == *h,
+            Node::Leaf { rkey, value_hash } => leaf_hash(rkey, value_hash) == *h,
+            Node::Value(_) => false,
+        };
+        if !ok {
+            return Err(Error::CorruptNode {
+                hash: *h,
+                reason:
+                    "stored node does not hash to its key, or is a value where a tree node belongs"
+                        .into(),
+            });
+        }
+        Ok(n)
+    }
+
+    fn value(&self, vh: &Hash) -> Result<U256> {
+        match self.node(vh)? {
+            Node::Value(l) if value_hash(&l) == *vh => {
+                value_from_limbs(&l).ok_or_else(|| Error::CorruptNode {
+                    hash: *vh,
+                    reason: "value limb over 32 bits".into(),
+                })
+            }
+            _ => Err(Error::CorruptNode {
+                hash: *vh,
+                reason: "expected the preimage of a value hash".into(),
+            }),
+        }
+    }
+
+    fn walk(&self, key: &Key) -> Result<(Vec<Hash>, Terminal)> {
+        let mut siblings = Vec::new();
+        let mut cur = self.root;
+        loop {
+            if cur.is_zero() {
+                return Ok((siblings, Terminal::Empty));
+            }
+            match self.tree_node(&cur)? {
+                Node::Leaf { rkey, value_hash } => {
+                    return Ok((siblings, Terminal::Leaf { rkey, value_hash }))
+                }
+                Node::Branch { left, right } => {
+                    let depth = siblings.len();
+                    if depth >= 255 {
+                        return Err(Error::CorruptNode {
+                            hash: cur,
+                            reason: "path deeper than 255 levels".into(),
+                        });
+                    }
+                    let (next, sib) = if key.path_bit(depth) == 0 {
+                        (left, right)
+                    } else {
+                        (right, left)
+                    };
+                    siblings.push(sib);
+                    cur = next;
+                }
+                Node::Value(_) => unreachable!("tree_node rejects values"),
+            }
+        }
+    }
+
+    /// The value at `key` (zero when absent).
+    pub fn get(&self, key: &Key) -> Result<U256> {
+        let (siblings, t) = self.walk(key)?;
+        match t {
+            Terminal::Leaf { rkey, value_hash }
+                if rkey.join_bits(&key.raw(), siblings.len()) == key.raw() =>
+            {
+                self.value(&value_hash)
+            }
+            _ => Ok(U256::ZERO),
+        }
+    }
+
+    /// Writes `value` at `key` (zero deletes) and returns the proof of the write.
+    pub fn set(&mut self, key: Key, value: U256) -> Result<UpdateProof> {
+        let (siblings, t) = self.walk(&key)?;
+        let d = siblings.len();
+        let (kind, old_value) = match t {
+            Terminal::Empty if value.is_zero() => {
+                (UpdateKind::ZeroToAbsent { found: None }, U256::ZERO)
+            }
+            Terminal::Empty => (UpdateKind::InsertEmpty, U256::ZERO),
+            Terminal::Leaf { rkey, value_hash } => {
+                if rkey.join_bits(&key.raw(), d) == key.raw() {
+                    let old = self.value(&value_hash)?;
+                    if value.is_zero() {
+                        let sibling = if d == 0 {
+                            None
+                        } else {
+                            Some(match self.tree_node(&siblings[d - 1])? {
+                                Node::Leaf { rkey, value_hash } => {
+                                    SiblingNode::Leaf { rkey, value_hash }
+                                }
+                                Node::Branch { left, right } => SiblingNode::Branch { left, right },
+                                Node::Value(_) => unreachable!("tree_node rejects values"),
+                            })
+                        };
+                        (UpdateKind::Delete { sibling }, old)
+                    } else {
+                        (UpdateKind::Update, old)
+                    }
+                } else if value.is_zero() {
+                    (
+                        UpdateKind::ZeroToAbsent {
+                            found: Some((rkey, value_hash)),
+                        },
+                        U256::ZERO,
+                    )
+                } else {
+                    (
+                        UpdateKind::InsertSplit {
+                            other_rkey: rkey,
+                            other_value_hash: value_hash,
+                        },
+                        U256::ZERO,
+                    )
+                }
+            }
+        };
+        let proof = UpdateProof {
+            key,
+            old_value,
+            new_value: value,
+            siblings,
+            kind,
+        };
+        let mut created = Vec::new();
+        let (old_root, new_root) = proof.roots(&mut |h, n| created.push((h, n)))?;
+        if old_root != self.root {
+            return Err(Error::CorruptNode {
+                hash: self.root,
+                reason: format!("the path to key {key} does not hash to the root (got {old_root})"),
+            });
+        }
+        self.pending.extend(created);
+        self.root = new_root;
+        Ok(proof)
+    }
+
+    /// Applies writes in order, each with its proof against the running root.
+    pub fn apply(&mut self, writes: &[(Key, U256)]) -> Result<Vec<UpdateProof>> {
+        writes.iter().map(|&(k, v)| self.set(k, v)).collect()
+    }
+}
+
+/// One write of a batch, its value already hashed (`None` deletes).
+#[derive(Copy, Clone)]
+struct BatchOp {
+    key: Key,
+    value_hash: Option<Hash>,
+}
+
+/// A rebuilt subtree.
+enum Sub {
+    Empty,
+    /// A single leaf, not yet placed (its depth decides its remaining key).
+    Leaf {
+        key: Key,
+        value_hash: Hash,
+    },
+    /// A branch built by this batch.
+    Branch(Hash),
+    /// An untouched node of the old tree, leaf or branch.
+    Existing(Hash),
+}
+
+/// Batches of this many writes or more are split across threads.
+const PARALLEL_MIN: usize = 64;
+
+impl<S: NodeReader> StateTree<S> {
+    /// Applies many writes at once (later writes to a key win), sharing the hashing of common
+    /// path nodes and using all cores. Gives the same root as [`StateTree::apply`]; produces no
+    /// proofs. Returns the new root.
+    pub fn apply_batch(&mut self, writes: &[(Key, U256)]) -> Result<Hash> {
+        use rayon::prelude::*;
+        let mut last: HashMap<Key, U256> = HashMap::with_capacity(writes.len());
+        for &(k, v) in writes {
+            last.insert(k, v);
+        }
+        let mut ops: Vec<(([u64; 4], Key), U256)> = last
+            .into_iter()
+            .map(|(k, v)| ((k.path_order(), k), v))
+            .collect();
+        ops.par_sort_unstable_by(|a, b| a.0 .0.cmp(&b.0 .0));
+        let hashed: Vec<(BatchOp, Option<(Hash, Node)>)> = ops
+            .par_iter()
+            .map(|&((_, key), v)| {
+                if v.is_zero() {
+                    (
+                        BatchOp {
+                            key,
+                            value_hash: None,
+                        },
+                        None,
+                    )
+                } else {
+                    let limbs = value_limbs(v);
+                    let vh = value_hash(&limbs);
+                    (
+                        BatchOp {
+                            key,
+                            value_hash: Some(vh),
+                        },
+                        Some((vh, Node::Value(limbs))),
+                    )
+                }
+            })
+            .collect();
+        let out = Mutex::new(Vec::with_capacity(hashed.len() * 4));
+        let ops: Vec<BatchOp> = hashed.iter().map(|(o, _)| *o).collect();
+        out.lock()
+            .expect("lock")
+            .extend(hashed.into_iter().filter_map(|(_, n)| n));
+        let ctx = BatchCtx {
+            tree: self,
+            out: &out,
+        };
+        let sub = ctx.update(self.root, 0, &ops)?;
+        let root = ctx.materialize(sub, 0)?;
+        let created = out.into_inner().expect("lock");
+        self.pending.extend(created);
+        self.root = root;
+        Ok(root)
+    }
+}
+
+struct BatchCtx<'a, S> {
+    tree: &'a StateTree<S>,
+    out: &'a Mutex<Vec<(Hash, Node)>>,
+}
+
+impl<S: NodeReader> BatchCtx<'_, S> {
+    fn emit(&self, h: Hash, n: Node) {
+        self.out.lock().expect("lock").push((h, n));
+    }
+
+    fn both<A: Send, B: Send>(
+        &self,
+        n: usize,
+        a: impl FnOnce() -> A + Send,
+        b: impl FnOnce() -> B + Send,
+    ) -> (A, B) {
+        if n >= PARALLEL_MIN {
+            rayon::join(a, b)
+        } else {
+            (a(), b())
+        }
+    }
+
+    /// The subtree at `cur` (depth `depth`) after `ops`, which all lie under it.
+    fn update(&self, cur: Hash, depth: usize, ops: &[BatchOp]) -> Result<Sub>
+    where
+        S: NodeReader,
+    {
+        if ops.is_empty() {
+            return Ok(if cur.is_zero() {
+                Sub::Empty
+            } else {
+                Sub::Existing(cur)
+            });
+        }
+        if cur.is_zero() {
+            return self.build(depth, ops);
+        }
+        match self.tree.tree_node(&cur)? {
+            Node::Leaf { rkey, value_hash } => {
+                let full =
+                    Hash::from_raw(rkey.join_bits(&ops[0].key.raw(), depth)).ok_or_else(|| {
+                        Error::CorruptNode {
+                            hash: cur,
+                            reason: "leaf key is not a field element".into(),
+                        }
+                    })?;
+                if ops.iter().any(|o| o.key == full) {
+                    self.build(depth, ops)
+                } else {
+                    let order = full.path_order();
+                    let at = ops.partition_point(|o| o.key.path_order() < order);
+                    let mut merged = Vec::with_capacity(ops.len() + 1);
+                    merged.extend_from_slice(&ops[..at]);
+                    merged.push(BatchOp {
+                        key: full,
+                        value_hash: Some(value_hash),
+                    });
+                    merged.extend_from_slice(&ops[at..]);
+                    self.build(depth, &merged)
+                }
+            }
+            Node::Branch { left, right } => {
+                let split = ops.partition_point(|o| o.key.path_bit(depth) == 0);
+                let (l, r) = ops.split_at(split);
+                let (a, b) = self.both(
+                    ops.len(),
+                    || self.update(left, depth + 1, l),
+                    || self.update(right, depth + 1, r),
+                );
+                self.combine(a?, b?, depth, &ops[0].key)
+            }
+            Node::Value(_) => unreachable!("tree_node rejects values"),
+        }
+    }
+
+    /// A subtree from nothing but `ops` (sorted, distinct keys).
+    fn build(&self, depth: usize, ops: &[BatchOp]) -> Result<Sub> {
+        let mut live = ops.iter().filter(|o| o.value_hash.is_some());
+        match (live.next(), live.next()) {
+            (None, _) => return Ok(Sub::Empty),
+            (Some(o), None) => {
+                return Ok(Sub::Leaf {
+                    key: o.key,
+                    value_hash: o.value_hash.expect("live"),
+                })
+            }
+            _ => {}
+        }
+        let split = ops.partition_point(|o| o.key.path_bit(depth) == 0);
+        let (l, r) = ops.split_at(split);
+        let (a, b) = self.both(
+            ops.len(),
+            || self.build(depth + 1, l),
+            || self.build(depth + 1, r),
+        );
+        self.combine(a?, b?, depth, &ops[0].key)
+    }
+
+    /// The node at `depth` over two rebuilt children; `probe` is any key under it.
+    fn combine(&self, a: Sub, b: Sub, depth: usize, probe: &Key) -> Result<Sub> {
+        match (a, b) {
+            (Sub::Empty, Sub::Empty) => Ok(Sub::Empty),
+            (leaf @ Sub::Leaf { .. }, Sub::Empty) | (Sub::Empty, leaf @ Sub::Leaf { .. }) => {
+                Ok(leaf)
+            }
+            (Sub::Existing(h), Sub::Empty) => self.lone(h, 0, depth, probe),
+            (Sub::Empty, Sub::Existing(h)) => self.lone(h, 1, depth, probe),
+            (a, b) => {
+                let ha = self.materialize(a, depth + 1)?;
+                let hb = self.materialize(b, depth + 1)?;
+                let h = branch_hash(&ha, &hb);
+                self.emit(
+                    h,
+                    Node::Branch {
+                        left: ha,
+                        right: hb,
+                    },
+                );
+                Ok(Sub::Branch(h))
+            }
+        }
+    }
+
+    /// An untouched old node at `depth + 1` on `side` whose sibling became empty: a leaf moves up
+    /// (it is now alone under the node at `depth`), a branch gets a new parent.
+    fn lone(&self, h: Hash, side: u64, depth: usize, probe: &Key) -> Result<Sub> {
+        match self.tree.tree_node(&h)? {
+            Node::Leaf { rkey, value_hash } => {
+                let mut prefix = probe.raw();
+                let (j, bit) = (depth % 4, depth / 4);
+                prefix[j] = (prefix[j] & !(1u64 << bit)) | (side << bit);
+                let key = Hash::from_raw(rkey.join_bits(&prefix, depth + 1)).ok_or_else(|| {
+                    Error::CorruptNode {
+                        hash: h,
+                        reason: "leaf key is not a field element".into(),
+                    }
+                })?;
+                Ok(Sub::Leaf { key, value_hash })
+            }
+            _ => {
+                let (left, right) = if side == 0 {
+                    (h, Hash::ZERO)
+                } else {
+                    (Hash::ZERO, h)
+                };
+                let p = branch_hash(&left, &right);
+                self.emit(p, Node::Branch { left, right });
+                Ok(Sub::Branch(p))
+            }
+        }
+    }
+
+    /// The hash of a rebuilt subtree placed at `depth`.
+    fn materialize(&self, sub: Sub, depth: usize) -> Result<Hash> {
+        Ok(match sub {
+            Sub::Empty => Hash::ZERO,
+            Sub::Branch(h) | Sub::Existing(h) => h,
+            Sub::Leaf { key, value_hash } => {
+                let rkey = key.remove_bits(depth);
+                let h = leaf_hash(&rkey, &value_hash);
+                self.emit(h, Node::Leaf { rkey, value_hash });
+                h
+            }
+        })
+    }
+}
