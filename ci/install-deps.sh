@@ -12,6 +12,12 @@ for c in rustfmt clippy; do
   fi
 done
 
+# RocksDB (librocksdb-sys) generates its bindings with libclang and compiles C++ with g++.
+if command -v apt-get >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -qE 'libclang(-[0-9.]+)?\.so'; then
+  (apt-get update -qq && apt-get install -y -qq libclang-dev) \
+    || { echo "error: could not install libclang-dev, needed to build RocksDB" >&2; exit 1; }
+fi
+
 # g++ builds the CPU emulation of the CUDA driver (ci/cuda-emu.sh).
 if ! command -v g++ >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1; then

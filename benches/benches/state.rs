@@ -73,7 +73,7 @@ fn batched_updates(c: &mut Criterion) {
                         // Half updates of existing leaves, half insertions of new ones.
                         let w: Vec<(Hash, U256)> = (0..batch)
                             .map(|i| {
-                                let k = if i % 2 == 0 {
+                                let k = if i.is_multiple_of(2) {
                                     f.keys[rng.gen_range(0..f.keys.len())]
                                 } else {
                                     random_key(&mut rng)

@@ -27,7 +27,9 @@ enum Command {
     Vectors(VectorCmd),
 }
 
+/// The names follow Polygon's vector files (`smt-*.json`).
 #[derive(Subcommand, Debug)]
+#[allow(clippy::enum_variant_names)]
 enum VectorCmd {
     /// Roots after setting raw keys to values (smt-raw.json).
     SmtRaw { file: PathBuf },

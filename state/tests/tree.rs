@@ -11,7 +11,7 @@ use zknode_state::{Error, Hash, MemoryStore, Node, StateTree, UpdateKind, Update
 /// Keys from a small pool, so writes hit the same keys again: half are Poseidon-derived account
 /// keys, half raw small integers whose paths share long prefixes (deep splits and collapses).
 fn pool_key(i: u8) -> Hash {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         let mut a = [0u8; 20];
         a[19] = i;
         a[0] = 0x42;
