@@ -95,6 +95,15 @@ impl<S: NodeReader> StateTree<S> {
         Ok(n)
     }
 
+    /// A tree node for the batched path: checked for type but not re-hashed (every node on a
+    /// rewritten path is hashed anew anyway, and reads dominate otherwise).
+    fn batch_node(&self, h: &Hash) -> Result<Node> {
+        match self.node(h)? {
+            Node::Value(_) => Err(Error::CorruptNode { hash: *h, reason: "a value where a tree node belongs".into() }),
+            n => Ok(n),
+        }
+    }
+
     fn value(&self, vh: &Hash) -> Result<U256> {
         match self.node(vh)? {
             Node::Value(l) if value_hash(&l) == *vh => {
@@ -137,7 +146,7 @@ impl<S: NodeReader> StateTree<S> {
                     siblings.push(sib);
                     cur = next;
                 }
-                Node::Value(_) => unreachable!("tree_node rejects values"),
+                Node::Value(_) => unreachable!("tree_node and batch_node reject values"),
             }
         }
     }
@@ -176,7 +185,7 @@ impl<S: NodeReader> StateTree<S> {
                                     SiblingNode::Leaf { rkey, value_hash }
                                 }
                                 Node::Branch { left, right } => SiblingNode::Branch { left, right },
-                                Node::Value(_) => unreachable!("tree_node rejects values"),
+                                Node::Value(_) => unreachable!("tree_node and batch_node reject values"),
                             })
                         };
                         (UpdateKind::Delete { sibling }, old)
@@ -346,7 +355,7 @@ impl<S: NodeReader> BatchCtx<'_, S> {
         if cur.is_zero() {
             return self.build(depth, ops);
         }
-        match self.tree.tree_node(&cur)? {
+        match self.tree.batch_node(&cur)? {
             Node::Leaf { rkey, value_hash } => {
                 let full =
                     Hash::from_raw(rkey.join_bits(&ops[0].key.raw(), depth)).ok_or_else(|| {
@@ -380,7 +389,7 @@ impl<S: NodeReader> BatchCtx<'_, S> {
                 );
                 self.combine(a?, b?, depth, &ops[0].key)
             }
-            Node::Value(_) => unreachable!("tree_node rejects values"),
+            Node::Value(_) => unreachable!("tree_node and batch_node reject values"),
         }
     }
 
@@ -435,7 +444,7 @@ impl<S: NodeReader> BatchCtx<'_, S> {
     /// An untouched old node at `depth + 1` on `side` whose sibling became empty: a leaf moves up
     /// (it is now alone under the node at `depth`), a branch gets a new parent.
     fn lone(&self, h: Hash, side: u64, depth: usize, probe: &Key) -> Result<Sub> {
-        match self.tree.tree_node(&h)? {
+        match self.tree.batch_node(&h)? {
             Node::Leaf { rkey, value_hash } => {
                 let mut prefix = probe.raw();
                 let (j, bit) = (depth % 4, depth / 4);
