@@ -5,6 +5,7 @@
 //! of the state before a permutation, and the first four lanes of the final state are the hash.
 
 mod constants;
+mod fast;
 
 pub use constants::ROUND_CONSTANTS;
 
@@ -74,26 +75,39 @@ fn add_round_constants(state: &mut State, round: usize) {
     }
 }
 
-/// The Poseidon permutation.
+/// The Poseidon permutation (partial rounds in their sparse form, see `fast.rs`).
 pub fn permute(state: &mut State) {
-    let mut round = 0;
-    for _ in 0..HALF_FULL_ROUNDS {
+    let t = fast::tables();
+    for round in 0..HALF_FULL_ROUNDS {
         add_round_constants(state, round);
         state.iter_mut().for_each(|s| *s = sbox(*s));
         *state = mds(state);
-        round += 1;
     }
-    for _ in 0..PARTIAL_ROUNDS {
-        add_round_constants(state, round);
-        state[0] = sbox(state[0]);
-        *state = mds(state);
-        round += 1;
-    }
-    for _ in 0..HALF_FULL_ROUNDS {
-        add_round_constants(state, round);
+    fast::partial_rounds(state, t, sbox);
+    for i in 0..HALF_FULL_ROUNDS {
+        if i == 0 {
+            for (s, c) in state.iter_mut().zip(&t.next_full_constants) {
+                *s += *c;
+            }
+        } else {
+            add_round_constants(state, HALF_FULL_ROUNDS + PARTIAL_ROUNDS + i);
+        }
         state.iter_mut().for_each(|s| *s = sbox(*s));
         *state = mds(state);
-        round += 1;
+    }
+}
+
+/// The permutation as specified, every round dense: the reference for [`permute`].
+pub fn permute_reference(state: &mut State) {
+    for r in 0..ROUNDS {
+        let full = r < HALF_FULL_ROUNDS || r >= HALF_FULL_ROUNDS + PARTIAL_ROUNDS;
+        add_round_constants(state, r);
+        if full {
+            state.iter_mut().for_each(|s| *s = sbox(*s));
+        } else {
+            state[0] = sbox(state[0]);
+        }
+        *state = mds(state);
     }
 }
 
@@ -171,6 +185,23 @@ mod tests {
                 0x613a4f81e81231d2
             ]
         );
+    }
+
+    #[test]
+    fn sparse_partial_rounds_equal_the_dense_ones() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..200 {
+            let mut a: State = core::array::from_fn(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                Goldilocks::new(x)
+            });
+            let mut b = a;
+            permute(&mut a);
+            permute_reference(&mut b);
+            assert_eq!(a, b);
+        }
     }
 
     #[test]
