@@ -216,9 +216,16 @@ impl NodeReader for RocksStore {
 impl NodeStore for RocksStore {
     fn commit(&self, nodes: &[(Hash, Node)], head: Hash) -> Result<()> {
         let cf = self.cf(CF_NODES)?;
+        // Keys in order: the memtable's skip list takes a sorted run much faster than random
+        // hashes (unsorted, its insertion was a quarter of a batched update's time).
+        let mut entries: Vec<([u8; 32], Vec<u8>)> = nodes
+            .iter()
+            .map(|(h, n)| (h.to_bytes(), n.encode()))
+            .collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut batch = rocksdb::WriteBatch::default();
-        for (h, n) in nodes {
-            batch.put_cf(cf, h.to_bytes(), n.encode());
+        for (k, v) in &entries {
+            batch.put_cf(cf, k, v);
         }
         batch.put_cf(self.cf(CF_META)?, HEAD_KEY, head.to_bytes());
         self.db

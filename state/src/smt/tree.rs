@@ -99,7 +99,10 @@ impl<S: NodeReader> StateTree<S> {
     /// rewritten path is hashed anew anyway, and reads dominate otherwise).
     fn batch_node(&self, h: &Hash) -> Result<Node> {
         match self.node(h)? {
-            Node::Value(_) => Err(Error::CorruptNode { hash: *h, reason: "a value where a tree node belongs".into() }),
+            Node::Value(_) => Err(Error::CorruptNode {
+                hash: *h,
+                reason: "a value where a tree node belongs".into(),
+            }),
             n => Ok(n),
         }
     }
@@ -185,7 +188,9 @@ impl<S: NodeReader> StateTree<S> {
                                     SiblingNode::Leaf { rkey, value_hash }
                                 }
                                 Node::Branch { left, right } => SiblingNode::Branch { left, right },
-                                Node::Value(_) => unreachable!("tree_node and batch_node reject values"),
+                                Node::Value(_) => {
+                                    unreachable!("tree_node and batch_node reject values")
+                                }
                             })
                         };
                         (UpdateKind::Delete { sibling }, old)
