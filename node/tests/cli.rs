@@ -20,10 +20,7 @@ fn zknode_answers_help() {
 }
 
 fn smt_vectors() -> Option<PathBuf> {
-    let dir = std::env::var_os("ZKNODE_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"))
-        .join("polygon-smt");
+    let dir = zknode_state::vectors::vectors_dir().join("polygon-smt");
     dir.is_dir().then_some(dir).or_else(|| {
         println!("skipping: no vectors (set ZKNODE_VECTORS)");
         None

@@ -14,6 +14,16 @@ use crate::smt::hash::Hash;
 use crate::smt::store::MemoryStore;
 use crate::smt::tree::StateTree;
 
+/// Where Polygon's vector files are: `$ZKNODE_VECTORS`, else the `shared/vectors` folder beside
+/// this checkout (where the project keeps them; they are AGPL-3.0 and never copied in).
+pub fn vectors_dir() -> std::path::PathBuf {
+    std::env::var_os("ZKNODE_VECTORS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors")
+        })
+}
+
 /// The result of one vector.
 #[derive(Clone, Debug)]
 pub struct Outcome {

@@ -6,10 +6,7 @@ use std::path::PathBuf;
 use zknode_state::vectors::{run, Format};
 
 fn vectors_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("ZKNODE_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"));
-    let smt = dir.join("polygon-smt");
+    let smt = zknode_state::vectors::vectors_dir().join("polygon-smt");
     if smt.is_dir() {
         Some(smt)
     } else {
