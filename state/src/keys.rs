@@ -119,7 +119,7 @@ pub fn hash_bytecode(code: &[u8]) -> Hash {
 /// Parses `0x`-prefixed (or bare) hex into an address.
 pub fn parse_address(s: &str) -> Result<Address, String> {
     let h = s.trim().trim_start_matches("0x").trim_start_matches("0X");
-    if h.len() != 40 {
+    if h.len() != 40 || !h.bytes().all(|c| c.is_ascii_hexdigit()) {
         return Err(format!("address {s:?} must have 40 hex digits"));
     }
     let mut a = [0u8; 20];
@@ -133,6 +133,9 @@ pub fn parse_address(s: &str) -> Result<Address, String> {
 /// Parses hex bytes, with or without `0x`; an odd digit count gets a leading zero, as Polygon does.
 pub fn parse_hex_bytes(s: &str) -> Result<Vec<u8>, String> {
     let h = s.trim().trim_start_matches("0x");
+    if !h.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!("{s:?} is not hex"));
+    }
     let h = if h.len() % 2 == 1 {
         format!("0{h}")
     } else {

@@ -68,6 +68,10 @@ fn malformed_genesis_files_give_clear_errors() {
         e.to_string().contains("genesis account 0") && e.to_string().contains("12abc"),
         "{e}"
     );
+    // Non-ASCII text where hex belongs is an error, not a panic.
+    assert!(keys::parse_hex_bytes("0xé1").is_err());
+    assert!(keys::parse_hex_bytes("0x+f").is_err());
+    assert!(parse_address("0x617b3a3528F9cDd6630fd3301B9c8911F7Bf06é").is_err());
     let bad_code = genesis::parse(
         r#"[{"address": "0x617b3a3528F9cDd6630fd3301B9c8911F7Bf063D", "bytecode": "0xzz"}]"#,
     )
