@@ -13,6 +13,9 @@
 //! 11×11 product. The permutation's output is unchanged; the tests compare it with the plain
 //! rounds and with plonky2.
 
+// Small fixed-size linear algebra reads best with explicit indices.
+#![allow(clippy::needless_range_loop)]
+
 use std::sync::OnceLock;
 
 use super::{HALF_FULL_ROUNDS, MDS_CIRC, MDS_DIAG, PARTIAL_ROUNDS, ROUND_CONSTANTS, WIDTH};

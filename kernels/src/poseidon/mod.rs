@@ -100,7 +100,7 @@ pub fn permute(state: &mut State) {
 /// The permutation as specified, every round dense: the reference for [`permute`].
 pub fn permute_reference(state: &mut State) {
     for r in 0..ROUNDS {
-        let full = r < HALF_FULL_ROUNDS || r >= HALF_FULL_ROUNDS + PARTIAL_ROUNDS;
+        let full = !(HALF_FULL_ROUNDS..HALF_FULL_ROUNDS + PARTIAL_ROUNDS).contains(&r);
         add_round_constants(state, r);
         if full {
             state.iter_mut().for_each(|s| *s = sbox(*s));

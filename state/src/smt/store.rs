@@ -222,7 +222,7 @@ impl NodeStore for RocksStore {
             .iter()
             .map(|(h, n)| (h.to_bytes(), n.encode()))
             .collect();
-        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        entries.sort_unstable_by_key(|e| e.0);
         let mut batch = rocksdb::WriteBatch::default();
         for (k, v) in &entries {
             batch.put_cf(cf, k, v);
