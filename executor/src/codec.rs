@@ -1,0 +1,485 @@
+//! `batchL2Data` of fork 12: a concatenation of
+//! - changeL2Block: `0x0b ‖ deltaTimestamp (u32 BE) ‖ indexL1InfoTree (u32 BE)`, and
+//! - transactions: the legacy RLP signing payload (`[nonce, gasPrice, gas, to, value, data]`
+//!   before EIP-155, `[…, chainId, 0, 0]` after), then `r (32) ‖ s (32) ‖ v (1, 27 or 28)` and
+//!   the effective-gas-price percentage byte.
+//!
+//! The decoder reads transactions the way Polygon's prover does (short strings for the integer
+//! fields, `to` empty or 20 bytes, EIP-155 tail `0x80 0x80`); any departure makes the whole batch
+//! undecodable, which the executor treats as an invalid batch. Decoding keeps the exact signing
+//! bytes, so `encode(decode(x)) == x`.
+
+use revm::primitives::{keccak256, Address, Bytes, B256, U256};
+use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
+use secp256k1::Message;
+
+use crate::rlp;
+
+/// The changeL2Block marker byte.
+pub const CHANGE_L2_BLOCK: u8 = 0x0b;
+/// Bytes of a changeL2Block entry.
+pub const CHANGE_L2_BLOCK_LEN: usize = 9;
+/// `r ‖ s ‖ v ‖ effectivePercentage`.
+const TAIL_LEN: usize = 32 + 32 + 1 + 1;
+
+/// One entry of a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BatchEntry {
+    ChangeL2Block(ChangeL2Block),
+    Tx(Box<RawTx>),
+}
+
+/// Opens a new L2 block.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ChangeL2Block {
+    /// Seconds added to the previous block's timestamp.
+    pub delta_timestamp: u32,
+    /// Leaf of the L1 info tree whose global exit root the block brings in (0: none).
+    pub index_l1_info_tree: u32,
+}
+
+/// A batch transaction as the batch carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawTx {
+    pub nonce: u64,
+    pub gas_price: U256,
+    pub gas_limit: u64,
+    /// `None` deploys a contract.
+    pub to: Option<Address>,
+    pub value: U256,
+    pub data: Bytes,
+    /// `None` for a pre-EIP-155 transaction.
+    pub chain_id: Option<u64>,
+    pub r: B256,
+    pub s: B256,
+    /// 27 or 28 as written (0 and 1 are read as 27 and 28 when recovering).
+    pub v: u8,
+    /// Effective gas price = gasPrice · (percentage + 1) / 256.
+    pub effective_percentage: u8,
+    /// The RLP signing payload exactly as encoded.
+    sign_data: Vec<u8>,
+}
+
+/// Why batch data does not decode.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("batch data does not decode at byte {offset}: {reason}")]
+pub struct DecodeError {
+    pub offset: usize,
+    pub reason: String,
+}
+
+/// Why a transaction's signature does not give a sender.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("v must be 27 or 28, got {0}")]
+    BadV(u8),
+    #[error("s is in the upper half of the curve order (EIP-2)")]
+    HighS,
+    #[error("r or s is zero or not below the curve order")]
+    OutOfRange,
+    #[error("no public key recovers from this signature")]
+    NoRecovery,
+}
+
+/// The secp256k1 group order halved (EIP-2's bound on `s`).
+const HALF_N: U256 = U256::from_limbs([
+    0xdfe92f46681b20a0,
+    0x5d576e7357a4501d,
+    0xffffffffffffffff,
+    0x7fffffffffffffff,
+]);
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn err(&self, reason: impl Into<String>) -> DecodeError {
+        DecodeError {
+            offset: self.pos,
+            reason: reason.into(),
+        }
+    }
+
+    fn byte(&self) -> Result<u8, DecodeError> {
+        self.b
+            .get(self.pos)
+            .copied()
+            .ok_or_else(|| self.err("unexpected end of data"))
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.b.len())
+            .ok_or_else(|| self.err(format!("needs {n} more bytes")))?;
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn be_len(&mut self, n: usize) -> Result<usize, DecodeError> {
+        let bytes = self.take(n)?;
+        let mut v = 0usize;
+        for &x in bytes {
+            v = v
+                .checked_mul(256)
+                .and_then(|v| v.checked_add(x as usize))
+                .ok_or_else(|| self.err("length does not fit"))?;
+        }
+        Ok(v)
+    }
+
+    /// An RLP string of at most 55 bytes (a single byte below 0x80 is itself).
+    fn short_string(&mut self) -> Result<&'a [u8], DecodeError> {
+        let b = self.byte()?;
+        match b {
+            0..=0x7f => self.take(1),
+            0x80..=0xb7 => {
+                self.pos += 1;
+                self.take((b - 0x80) as usize)
+            }
+            _ => Err(self.err(format!(
+                "expected a short RLP string, found prefix {b:#04x}"
+            ))),
+        }
+    }
+
+    /// An RLP string of any length.
+    fn string(&mut self) -> Result<&'a [u8], DecodeError> {
+        let b = self.byte()?;
+        match b {
+            0xb8..=0xbf => {
+                self.pos += 1;
+                let n = self.be_len((b - 0xb7) as usize)?;
+                self.take(n)
+            }
+            0xc0.. => Err(self.err("expected an RLP string, found a list")),
+            _ => self.short_string(),
+        }
+    }
+}
+
+fn uint<const N: usize>(r: &Reader<'_>, b: &[u8], what: &str) -> Result<[u8; N], DecodeError> {
+    if b.len() > N {
+        return Err(r.err(format!("{what} has {} bytes, at most {N} allowed", b.len())));
+    }
+    let mut out = [0u8; N];
+    out[N - b.len()..].copy_from_slice(b);
+    Ok(out)
+}
+
+/// Total bytes of the transaction starting at `b[0]` (list header, payload, signature tail).
+fn tx_len(b: &[u8], at: usize) -> Result<usize, DecodeError> {
+    let mut r = Reader { b, pos: at };
+    let h = r.byte()?;
+    let (header, payload) = match h {
+        0xf8.. => {
+            r.pos += 1;
+            let n = r.be_len((h - 0xf7) as usize)?;
+            (1 + (h - 0xf7) as usize, n)
+        }
+        0xc0..=0xf7 => (1, (h - 0xc0) as usize),
+        _ => return Err(r.err(format!("expected a transaction (RLP list), found {h:#04x}"))),
+    };
+    header
+        .checked_add(payload)
+        .and_then(|n| n.checked_add(TAIL_LEN))
+        .ok_or_else(|| r.err("transaction length overflows"))
+}
+
+impl RawTx {
+    /// A transaction from its fields, with the canonical RLP signing payload.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        nonce: u64,
+        gas_price: U256,
+        gas_limit: u64,
+        to: Option<Address>,
+        value: U256,
+        data: Bytes,
+        chain_id: Option<u64>,
+    ) -> Self {
+        let mut tx = Self {
+            nonce,
+            gas_price,
+            gas_limit,
+            to,
+            value,
+            data,
+            chain_id,
+            r: B256::ZERO,
+            s: B256::ZERO,
+            v: 27,
+            effective_percentage: 0xff,
+            sign_data: Vec::new(),
+        };
+        tx.sign_data = rlp::list(&tx.payload(chain_id.map(|c| (c, None))));
+        tx
+    }
+
+    /// RLP items `[nonce, gasPrice, gas, to, value, data]` then, with `tail`, either
+    /// `[chainId, 0, 0]` (signing) or `[v, r, s]` (the Ethereum transaction).
+    fn payload(&self, tail: Option<(u64, Option<u64>)>) -> Vec<u8> {
+        let mut p = Vec::with_capacity(64 + self.data.len());
+        rlp::put_uint(&mut p, &self.nonce.to_be_bytes());
+        rlp::put_uint(&mut p, &self.gas_price.to_be_bytes::<32>());
+        rlp::put_uint(&mut p, &self.gas_limit.to_be_bytes());
+        rlp::put_bytes(&mut p, self.to.as_ref().map_or(&[][..], |a| a.as_slice()));
+        rlp::put_uint(&mut p, &self.value.to_be_bytes::<32>());
+        rlp::put_bytes(&mut p, &self.data);
+        match tail {
+            Some((chain_id, None)) => {
+                rlp::put_uint(&mut p, &chain_id.to_be_bytes());
+                p.extend_from_slice(&[0x80, 0x80]);
+            }
+            Some((v, Some(_))) => {
+                rlp::put_uint(&mut p, &v.to_be_bytes());
+                rlp::put_uint(&mut p, self.r.as_slice());
+                rlp::put_uint(&mut p, self.s.as_slice());
+            }
+            None => {}
+        }
+        p
+    }
+
+    /// The exact bytes that were signed.
+    pub fn sign_data(&self) -> &[u8] {
+        &self.sign_data
+    }
+
+    /// keccak256 of the signing payload.
+    pub fn signing_hash(&self) -> B256 {
+        keccak256(&self.sign_data)
+    }
+
+    /// Signs with `key` (for tests, tools and the benchmark's generated batches).
+    pub fn sign(mut self, key: &secp256k1::SecretKey) -> Self {
+        let msg = Message::from_digest(self.signing_hash().0);
+        let sig = secp256k1::SECP256K1.sign_ecdsa_recoverable(msg, key);
+        let (rec, rs) = sig.serialize_compact();
+        self.r = B256::from_slice(&rs[..32]);
+        self.s = B256::from_slice(&rs[32..]);
+        self.v = 27 + i32::from(rec) as u8;
+        self
+    }
+
+    /// The sender the signature recovers to.
+    pub fn recover_sender(&self) -> Result<Address, SignatureError> {
+        let rec = match self.v {
+            27 | 0 => RecoveryId::Zero,
+            28 | 1 => RecoveryId::One,
+            v => return Err(SignatureError::BadV(v)),
+        };
+        let r = U256::from_be_bytes(self.r.0);
+        let s = U256::from_be_bytes(self.s.0);
+        if r.is_zero() || s.is_zero() {
+            return Err(SignatureError::OutOfRange);
+        }
+        if s > HALF_N {
+            return Err(SignatureError::HighS);
+        }
+        let mut rs = [0u8; 64];
+        rs[..32].copy_from_slice(self.r.as_slice());
+        rs[32..].copy_from_slice(self.s.as_slice());
+        let sig =
+            RecoverableSignature::from_compact(&rs, rec).map_err(|_| SignatureError::OutOfRange)?;
+        let msg = Message::from_digest(self.signing_hash().0);
+        let pk = secp256k1::SECP256K1
+            .recover_ecdsa(msg, &sig)
+            .map_err(|_| SignatureError::NoRecovery)?;
+        let h = keccak256(&pk.serialize_uncompressed()[1..]);
+        Ok(Address::from_slice(&h[12..]))
+    }
+
+    /// The gas price the sender pays: `gasPrice · (percentage + 1) / 256`.
+    pub fn effective_gas_price(&self) -> U256 {
+        self.gas_price
+            .saturating_mul(U256::from(self.effective_percentage as u64 + 1))
+            >> 8
+    }
+
+    /// The Ethereum transaction hash: keccak256 of the signed legacy RLP (EIP-155 `v`).
+    pub fn eth_hash(&self) -> B256 {
+        let rec = (self.v as u64).saturating_sub(27) & 1;
+        let v = match self.chain_id {
+            Some(c) => c.saturating_mul(2).saturating_add(35 + rec),
+            None => 27 + rec,
+        };
+        keccak256(rlp::list(&self.payload(Some((v, Some(0))))))
+    }
+
+    /// Polygon's L2 transaction hash: the linear Poseidon hash of
+    /// `type ‖ nonce (8) ‖ gasPrice (32) ‖ gasLimit (8) ‖ (01 | 00 ‖ to) ‖ value (32) ‖
+    /// len(data) (3) ‖ data ‖ chainId (8, EIP-155 only) ‖ from (20)`.
+    pub fn l2_hash(&self, from: &Address) -> U256 {
+        let mut b = Vec::with_capacity(128 + self.data.len());
+        b.push(u8::from(self.chain_id.is_some()));
+        b.extend_from_slice(&self.nonce.to_be_bytes());
+        b.extend_from_slice(&self.gas_price.to_be_bytes::<32>());
+        b.extend_from_slice(&self.gas_limit.to_be_bytes());
+        match &self.to {
+            None => b.push(1),
+            Some(a) => {
+                b.push(0);
+                b.extend_from_slice(a.as_slice());
+            }
+        }
+        b.extend_from_slice(&self.value.to_be_bytes::<32>());
+        b.extend_from_slice(&(self.data.len() as u32).to_be_bytes()[1..]);
+        b.extend_from_slice(&self.data);
+        if let Some(c) = self.chain_id {
+            b.extend_from_slice(&c.to_be_bytes());
+        }
+        b.extend_from_slice(from.as_slice());
+        zknode_state::keys::hash_bytecode(&b).to_u256()
+    }
+
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.sign_data);
+        out.extend_from_slice(self.r.as_slice());
+        out.extend_from_slice(self.s.as_slice());
+        out.push(self.v);
+        out.push(self.effective_percentage);
+    }
+
+    /// Decodes one transaction from exactly `b` (the batch splitter sized it).
+    fn decode(b: &[u8], base: usize) -> Result<Self, DecodeError> {
+        let rebase = |mut e: DecodeError| {
+            e.offset += base;
+            e
+        };
+        let mut r = Reader { b, pos: 0 };
+        let h = r.byte().map_err(rebase)?;
+        let (header, payload) = if h >= 0xf8 {
+            r.pos = 1;
+            let n = r.be_len((h - 0xf7) as usize).map_err(rebase)?;
+            (1 + (h - 0xf7) as usize, n)
+        } else {
+            r.pos = 1;
+            (1, (h - 0xc0) as usize)
+        };
+        let end = header + payload;
+        let nonce_b = r.short_string().map_err(rebase)?;
+        let nonce = u64::from_be_bytes(uint::<8>(&r, nonce_b, "nonce").map_err(rebase)?);
+        let gp = r.short_string().map_err(rebase)?;
+        let gas_price = U256::from_be_bytes(uint::<32>(&r, gp, "gasPrice").map_err(rebase)?);
+        let gl = r.short_string().map_err(rebase)?;
+        let gas_limit = u64::from_be_bytes(uint::<8>(&r, gl, "gasLimit").map_err(rebase)?);
+        let to = match r.byte().map_err(rebase)? {
+            0x80 => {
+                r.pos += 1;
+                None
+            }
+            0x94 => {
+                r.pos += 1;
+                Some(Address::from_slice(r.take(20).map_err(rebase)?))
+            }
+            x => {
+                return Err(rebase(r.err(format!(
+                    "`to` must be empty or 20 bytes, found prefix {x:#04x}"
+                ))))
+            }
+        };
+        let vb = r.short_string().map_err(rebase)?;
+        let value = U256::from_be_bytes(uint::<32>(&r, vb, "value").map_err(rebase)?);
+        let data = Bytes::copy_from_slice(r.string().map_err(rebase)?);
+        let mut chain_id = None;
+        if r.pos < end {
+            let cb = r.short_string().map_err(rebase)?;
+            chain_id = Some(u64::from_be_bytes(
+                uint::<8>(&r, cb, "chainId").map_err(rebase)?,
+            ));
+            if r.take(2).map_err(rebase)? != [0x80, 0x80] {
+                return Err(rebase(
+                    r.err("the EIP-155 signing payload must end 0x80 0x80"),
+                ));
+            }
+        }
+        if r.pos != end {
+            return Err(rebase(r.err(format!(
+                "RLP list length says {payload} bytes, fields take {}",
+                r.pos - header
+            ))));
+        }
+        let sign_data = b[..end].to_vec();
+        let rb = B256::from_slice(r.take(32).map_err(rebase)?);
+        let sb = B256::from_slice(r.take(32).map_err(rebase)?);
+        let v = r.take(1).map_err(rebase)?[0];
+        let effective_percentage = r.take(1).map_err(rebase)?[0];
+        Ok(Self {
+            nonce,
+            gas_price,
+            gas_limit,
+            to,
+            value,
+            data,
+            chain_id,
+            r: rb,
+            s: sb,
+            v,
+            effective_percentage,
+            sign_data,
+        })
+    }
+}
+
+/// Splits and decodes `batchL2Data`.
+pub fn decode_batch(data: &[u8]) -> Result<Vec<BatchEntry>, DecodeError> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < data.len() {
+        if data[pos] == CHANGE_L2_BLOCK {
+            let e = data
+                .get(pos..pos + CHANGE_L2_BLOCK_LEN)
+                .ok_or_else(|| DecodeError {
+                    offset: pos,
+                    reason: format!(
+                        "changeL2Block needs {CHANGE_L2_BLOCK_LEN} bytes, {} left",
+                        data.len() - pos
+                    ),
+                })?;
+            out.push(BatchEntry::ChangeL2Block(ChangeL2Block {
+                delta_timestamp: u32::from_be_bytes(e[1..5].try_into().expect("4 bytes")),
+                index_l1_info_tree: u32::from_be_bytes(e[5..9].try_into().expect("4 bytes")),
+            }));
+            pos += CHANGE_L2_BLOCK_LEN;
+            continue;
+        }
+        let n = tx_len(data, pos)?;
+        let end = pos.saturating_add(n);
+        if end > data.len() {
+            return Err(DecodeError {
+                offset: pos,
+                reason: format!(
+                    "transaction of {n} bytes runs past the end of the batch ({} left)",
+                    data.len() - pos
+                ),
+            });
+        }
+        out.push(BatchEntry::Tx(Box::new(RawTx::decode(
+            &data[pos..end],
+            pos,
+        )?)));
+        pos = end;
+    }
+    Ok(out)
+}
+
+/// Encodes batch entries as `batchL2Data`.
+pub fn encode_batch(entries: &[BatchEntry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        match e {
+            BatchEntry::ChangeL2Block(c) => {
+                out.push(CHANGE_L2_BLOCK);
+                out.extend_from_slice(&c.delta_timestamp.to_be_bytes());
+                out.extend_from_slice(&c.index_l1_info_tree.to_be_bytes());
+            }
+            BatchEntry::Tx(t) => t.encode_into(&mut out),
+        }
+    }
+    out
+}

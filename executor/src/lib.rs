@@ -1,0 +1,22 @@
+//! Polygon zkEVM batch execution (fork 12) on revm over the zkNode state tree.
+//!
+//! - [`codec`]: `batchL2Data` decoding and encoding, transaction hashes and sender recovery;
+//! - [`hashes`]: batch hash, accumulated input hash, L1 info tree;
+//! - [`system`]: the system contract's slots and the per-block info tree keys;
+//! - [`db`]: the EVM's database over the state tree;
+//! - [`processor`]: executing a batch;
+//! - [`vectors`]: Polygon's processor test vectors.
+
+pub mod codec;
+pub mod db;
+pub mod hashes;
+pub mod processor;
+mod rlp;
+pub mod system;
+pub mod vectors;
+
+pub use codec::{decode_batch, encode_batch, BatchEntry, ChangeL2Block, DecodeError, RawTx};
+pub use db::{CodeSource, StateDb, StateError};
+pub use processor::{
+    execute_batch, BatchContext, BatchResult, ExecError, L2Block, Receipt, TxResult,
+};
