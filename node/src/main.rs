@@ -11,7 +11,7 @@ use zknode_state::vectors::{self, Format};
 /// of a Polygon-CDK-style rollup.
 ///
 /// The node itself is not implemented yet. Available today: `zknode vectors`, which checks this
-/// build's state tree against Polygon's reference vector files.
+/// build's state tree and batch executor against Polygon's reference vector files.
 #[derive(Parser, Debug)]
 #[command(name = "zknode", version, about, long_about)]
 struct Cli {
@@ -39,6 +39,9 @@ enum VectorCmd {
     SmtKey { file: PathBuf },
     /// The linear Poseidon bytecode hash (smt-hash-bytecode.json).
     SmtHashBytecode { file: PathBuf },
+    /// Whole batches on a genesis, executed on revm over the state tree: roots, accInputHash,
+    /// transaction outcomes and account leaves (processor format, e.g. state-transition.json).
+    Processor { file: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -58,15 +61,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         ),
         Some(Command::Vectors(v)) => {
             let (format, file) = match v {
-                VectorCmd::SmtRaw { file } => (Format::SmtRaw, file),
-                VectorCmd::SmtGenesis { file } => (Format::SmtGenesis, file),
-                VectorCmd::SmtKey { file } => (Format::SmtKey, file),
-                VectorCmd::SmtHashBytecode { file } => (Format::SmtHashBytecode, file),
+                VectorCmd::SmtRaw { file } => (Some(Format::SmtRaw), file),
+                VectorCmd::SmtGenesis { file } => (Some(Format::SmtGenesis), file),
+                VectorCmd::SmtKey { file } => (Some(Format::SmtKey), file),
+                VectorCmd::SmtHashBytecode { file } => (Some(Format::SmtHashBytecode), file),
+                VectorCmd::Processor { file } => (None, file),
             };
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let outcomes =
-                vectors::run(format, &text).with_context(|| format!("in {}", file.display()))?;
+            let outcomes = match format {
+                Some(format) => vectors::run(format, &text).map_err(anyhow::Error::from),
+                None => zknode_executor::vectors::run(&text).map_err(anyhow::Error::msg),
+            }
+            .with_context(|| format!("in {}", file.display()))?;
             let failed = outcomes.iter().filter(|o| !o.passed).count();
             for o in &outcomes {
                 println!(

@@ -63,3 +63,43 @@ fn vectors_command_fails_on_a_wrong_vector_and_on_a_bad_file() {
     let out = zknode(&["vectors", "smt-raw", "/nonexistent/file.json"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("reading /nonexistent/file.json"));
 }
+
+#[test]
+fn processor_vectors_pass_and_a_tampered_one_fails() {
+    let path = zknode_state::vectors::vectors_dir().join("polygon-processor/state-transition.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        println!(
+            "skipping: {} is absent (set ZKNODE_VECTORS)",
+            path.display()
+        );
+        return;
+    };
+    let out = zknode(&["vectors", "processor", path.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(stdout.lines().count(), 16, "{stdout}");
+    assert!(stdout.ends_with("15 passed, 0 failed\n"), "{stdout}");
+
+    // One changed expectation (the sender's new balance in vector 0) must fail that vector.
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let leaf = &mut v[0]["expectedNewLeafs"]["0x617b3a3528f9cdd6630fd3301b9c8911f7bf063d"];
+    leaf["balance"] = "99900000000000000001".into();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("tampered.json");
+    std::fs::write(&f, serde_json::to_string(&v).unwrap()).unwrap();
+    let out = zknode(&["vectors", "processor", f.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        stdout.contains("#0: FAIL") && stdout.contains("balance"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("14 passed, 1 failed\n"), "{stdout}");
+
+    // A vector whose batch data is not hex is malformed, not a panic.
+    v[1]["batchL2Data"] = "0xzz".into();
+    std::fs::write(&f, serde_json::to_string(&v).unwrap()).unwrap();
+    let out = zknode(&["vectors", "processor", f.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("#1: FAIL (malformed vector"), "{stdout}");
+}
