@@ -149,28 +149,3 @@ pub fn tables() -> &'static FastPartial {
     static T: OnceLock<FastPartial> = OnceLock::new();
     T.get_or_init(derive)
 }
-
-/// Runs the 22 partial rounds on `state` (constants of round 4 onward already folded in as
-/// described above) and applies the carried 11×11 block.
-#[inline]
-pub fn partial_rounds(
-    state: &mut [Goldilocks; WIDTH],
-    t: &FastPartial,
-    sbox: impl Fn(Goldilocks) -> Goldilocks,
-) {
-    for i in 0..PARTIAL_ROUNDS {
-        let u0 = sbox(state[0] + t.k[i]);
-        let mut new0 = t.row0[i][0] * u0;
-        for j in 1..WIDTH {
-            new0 += t.row0[i][j] * state[j];
-        }
-        for j in 1..WIDTH {
-            state[j] += t.col0[i][j - 1] * u0;
-        }
-        state[0] = new0;
-    }
-    let tail: [Goldilocks; R] = core::array::from_fn(|r| {
-        (0..R).fold(Goldilocks::ZERO, |acc, c| acc + t.last[r][c] * state[c + 1])
-    });
-    state[1..].copy_from_slice(&tail);
-}

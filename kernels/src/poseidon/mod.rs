@@ -6,6 +6,8 @@
 
 mod constants;
 mod fast;
+mod mds;
+mod raw;
 
 pub use constants::ROUND_CONSTANTS;
 
@@ -50,13 +52,18 @@ const MDS: [[u64; WIDTH]; WIDTH] = {
     m
 };
 
-#[inline(always)]
+/// The dense MDS layer (for the reference permutation).
 fn mds(state: &State) -> State {
     // Entries are < 2^7: split each lane into 32-bit halves so that every row sum of twelve
     // products fits in a u64, then recombine once and reduce.
-    let lo: [u64; WIDTH] = core::array::from_fn(|i| state[i].value() & 0xFFFF_FFFF);
-    let hi: [u64; WIDTH] = core::array::from_fn(|i| state[i].value() >> 32);
-    core::array::from_fn(|r| {
+    let mut lo = [0u64; WIDTH];
+    let mut hi = [0u64; WIDTH];
+    for i in 0..WIDTH {
+        lo[i] = state[i].value() & 0xFFFF_FFFF;
+        hi[i] = state[i].value() >> 32;
+    }
+    let mut out = [Goldilocks::ZERO; WIDTH];
+    for r in 0..WIDTH {
         let row = &MDS[r];
         let mut acc_lo = 0u64;
         let mut acc_hi = 0u64;
@@ -64,8 +71,9 @@ fn mds(state: &State) -> State {
             acc_lo += lo[i] * row[i];
             acc_hi += hi[i] * row[i];
         }
-        Goldilocks::reduce128(acc_lo as u128 + ((acc_hi as u128) << 32))
-    })
+        out[r] = Goldilocks::reduce128(acc_lo as u128 + ((acc_hi as u128) << 32));
+    }
+    out
 }
 
 #[inline(always)]
@@ -75,26 +83,12 @@ fn add_round_constants(state: &mut State, round: usize) {
     }
 }
 
-/// The Poseidon permutation (partial rounds in their sparse form, see `fast.rs`).
+/// The Poseidon permutation: partial rounds in their sparse form (see `fast.rs`), computed on
+/// raw 64-bit words with lazy reduction (see `raw.rs`).
 pub fn permute(state: &mut State) {
-    let t = fast::tables();
-    for round in 0..HALF_FULL_ROUNDS {
-        add_round_constants(state, round);
-        state.iter_mut().for_each(|s| *s = sbox(*s));
-        *state = mds(state);
-    }
-    fast::partial_rounds(state, t, sbox);
-    for i in 0..HALF_FULL_ROUNDS {
-        if i == 0 {
-            for (s, c) in state.iter_mut().zip(&t.next_full_constants) {
-                *s += *c;
-            }
-        } else {
-            add_round_constants(state, HALF_FULL_ROUNDS + PARTIAL_ROUNDS + i);
-        }
-        state.iter_mut().for_each(|s| *s = sbox(*s));
-        *state = mds(state);
-    }
+    let mut raw = state.map(Goldilocks::value);
+    raw::permute(&mut raw);
+    *state = raw.map(Goldilocks::new);
 }
 
 /// The permutation as specified, every round dense: the reference for [`permute`].
@@ -201,6 +195,52 @@ mod tests {
             permute(&mut a);
             permute_reference(&mut b);
             assert_eq!(a, b);
+        }
+    }
+
+    /// Lanes at the edges of the range (0, 1, p - 1, 2^32 ± 1, ...) drive every carry and
+    /// borrow of the lazily reduced arithmetic.
+    #[test]
+    fn extreme_lanes_equal_the_dense_rounds() {
+        const P: u64 = 0xFFFF_FFFF_0000_0001;
+        let edges = [
+            0,
+            1,
+            2,
+            P - 1,
+            P - 2,
+            (1 << 32) - 1,
+            1 << 32,
+            (1 << 32) + 1,
+            P - (1 << 32),
+            1 << 63,
+            (1 << 63) - 1,
+        ];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for case in 0..2000 {
+            let mut a: State = core::array::from_fn(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let v = match case % 4 {
+                    0 => edges[(x as usize) % edges.len()],
+                    1 => edges[(case / 4 + i) % edges.len()],
+                    2 if x.is_multiple_of(3) => x,
+                    _ => edges[(x >> 8) as usize % edges.len()],
+                };
+                Goldilocks::new(v)
+            });
+            let mut b = a;
+            permute(&mut a);
+            permute_reference(&mut b);
+            assert_eq!(a, b, "case {case}");
+        }
+        for v in edges {
+            let mut a = [Goldilocks::new(v); WIDTH];
+            let mut b = a;
+            permute(&mut a);
+            permute_reference(&mut b);
+            assert_eq!(a, b, "all lanes {v:#x}");
         }
     }
 
