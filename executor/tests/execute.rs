@@ -1,0 +1,325 @@
+//! Batch execution on a small in-memory state: transfers and fees, skipped transactions, invalid
+//! batches, reverts, and the state updates (the batch witness's operations) chaining from the old
+//! root to the new one.
+
+use std::collections::{BTreeMap, HashMap};
+
+use revm::primitives::{keccak256, Address, Bytes, B256, U256};
+use zknode_executor::processor::{INVALID_CHAIN_ID, INVALID_FUNDS, INVALID_NONCE};
+use zknode_executor::{
+    encode_batch, execute_batch, BatchContext, BatchEntry, BatchResult, ChangeL2Block, RawTx,
+};
+use zknode_state::genesis::{self, GenesisAccount, Number};
+use zknode_state::{keys, Hash, MemoryStore, StateTree};
+
+const CHAIN: u64 = 1001;
+const GWEI: u64 = 1_000_000_000;
+
+fn key(i: u64) -> secp256k1::SecretKey {
+    let mut b = [0u8; 32];
+    b[24..].copy_from_slice(&(i + 1).to_be_bytes());
+    secp256k1::SecretKey::from_byte_array(b).unwrap()
+}
+
+fn addr(i: u64) -> Address {
+    let pk = secp256k1::PublicKey::from_secret_key(secp256k1::SECP256K1, &key(i));
+    Address::from_slice(&keccak256(&pk.serialize_uncompressed()[1..])[12..])
+}
+
+fn sequencer() -> Address {
+    Address::repeat_byte(0x5e)
+}
+
+fn ctx() -> BatchContext {
+    BatchContext {
+        chain_id: CHAIN,
+        fork_id: 12,
+        sequencer: sequencer(),
+        timestamp_limit: 1_000,
+        l1_info_root: B256::repeat_byte(1),
+        old_acc_input_hash: B256::ZERO,
+        forced_block_hash_l1: B256::ZERO,
+        l1_info: BTreeMap::new(),
+        verify_l1_info_proofs: true,
+    }
+}
+
+/// Accounts 0..n with 10 ether each, plus `extra` (address, code).
+fn genesis<'s>(
+    store: &'s MemoryStore,
+    n: u64,
+    extra: &[(Address, Vec<u8>)],
+) -> StateTree<&'s MemoryStore> {
+    let mut accounts: Vec<GenesisAccount> = (0..n)
+        .map(|i| GenesisAccount {
+            address: addr(i).to_string(),
+            balance: Some(Number::Str("10000000000000000000".into())),
+            nonce: None,
+            bytecode: None,
+            storage: None,
+        })
+        .collect();
+    for (a, code) in extra {
+        accounts.push(GenesisAccount {
+            address: a.to_string(),
+            balance: None,
+            nonce: Some(Number::Int(1)),
+            bytecode: Some(format!("0x{}", hex::encode(code))),
+            storage: None,
+        });
+    }
+    let mut tree = StateTree::open(store).unwrap();
+    genesis::apply(&mut tree, &accounts).unwrap();
+    tree
+}
+
+fn transfer(from: u64, nonce: u64, to: Address, value: u64) -> BatchEntry {
+    BatchEntry::Tx(Box::new(
+        RawTx::new(
+            nonce,
+            U256::from(GWEI),
+            21_000,
+            Some(to),
+            U256::from(value),
+            Bytes::new(),
+            Some(CHAIN),
+        )
+        .sign(&key(from)),
+    ))
+}
+
+fn block(delta: u32) -> BatchEntry {
+    BatchEntry::ChangeL2Block(ChangeL2Block {
+        delta_timestamp: delta,
+        index_l1_info_tree: 0,
+    })
+}
+
+fn run<'s>(
+    tree: StateTree<&'s MemoryStore>,
+    codes: &HashMap<Hash, Bytes>,
+    entries: &[BatchEntry],
+) -> (StateTree<&'s MemoryStore>, BatchResult) {
+    let data = encode_batch(entries);
+    let (tree, res) = execute_batch(tree, codes, &ctx(), &data).unwrap();
+    // The updates are the witness: each proves one step, from the old root to the new one.
+    let mut root = res.old_state_root;
+    for op in &res.ops {
+        let next = op.roots(&mut |_, _| {}).unwrap().1;
+        op.verify(&root, &next).unwrap();
+        root = next;
+    }
+    assert_eq!(root, res.new_state_root);
+    assert_eq!(tree.root(), res.new_state_root);
+    (tree, res)
+}
+
+fn balance(tree: &StateTree<&MemoryStore>, a: Address) -> U256 {
+    tree.get(&keys::balance_key(&a.0 .0)).unwrap()
+}
+
+fn nonce(tree: &StateTree<&MemoryStore>, a: Address) -> U256 {
+    tree.get(&keys::nonce_key(&a.0 .0)).unwrap()
+}
+
+#[test]
+fn transfers_move_value_and_pay_the_sequencer() {
+    let store = MemoryStore::new();
+    let tree = genesis(&store, 3, &[]);
+    let entries = [
+        block(10),
+        transfer(0, 0, addr(1), 5),
+        transfer(0, 1, addr(2), 7),
+        block(1),
+        transfer(1, 0, addr(2), 1),
+    ];
+    let (tree, res) = run(tree, &HashMap::new(), &entries);
+    assert!(res.invalid_batch.is_none());
+    assert_eq!(res.blocks.len(), 2);
+    assert_eq!(res.blocks[0].txs, [0, 1]);
+    assert_eq!(res.blocks[1].number, 2);
+    assert_eq!(res.blocks[1].timestamp, 11);
+    assert_eq!(res.blocks[1].parent_hash, res.blocks[0].hash);
+    let ten = U256::from(10_000_000_000_000_000_000u128);
+    let fee = U256::from(21_000 * GWEI);
+    assert_eq!(
+        balance(&tree, addr(0)),
+        ten - U256::from(12) - fee * U256::from(2)
+    );
+    assert_eq!(balance(&tree, addr(1)), ten + U256::from(4) - fee);
+    assert_eq!(balance(&tree, addr(2)), ten + U256::from(8));
+    assert_eq!(nonce(&tree, addr(0)), U256::from(2));
+    assert_eq!(balance(&tree, sequencer()), fee * U256::from(3));
+    for t in &res.txs {
+        let r = t.outcome.as_ref().unwrap();
+        assert!(r.success && r.gas_used == 21_000);
+    }
+    assert_eq!(
+        res.txs[1].outcome.as_ref().unwrap().cumulative_gas_used,
+        42_000
+    );
+}
+
+#[test]
+fn the_effective_percentage_scales_the_fee() {
+    let store = MemoryStore::new();
+    let tree = genesis(&store, 2, &[]);
+    let BatchEntry::Tx(mut tx) = transfer(0, 0, addr(1), 1) else {
+        unreachable!()
+    };
+    tx.effective_percentage = 127; // half price: (127 + 1) / 256
+    let entries = [block(1), BatchEntry::Tx(tx)];
+    let (tree, _) = run(tree, &HashMap::new(), &entries);
+    assert_eq!(balance(&tree, sequencer()), U256::from(21_000 * GWEI / 2));
+}
+
+#[test]
+fn bad_transactions_are_skipped_and_change_nothing() {
+    let store = MemoryStore::new();
+    let tree = genesis(&store, 2, &[]);
+    let old = tree.root();
+    let wrong_chain = BatchEntry::Tx(Box::new(
+        RawTx::new(
+            0,
+            U256::from(GWEI),
+            21_000,
+            Some(addr(1)),
+            U256::from(1),
+            Bytes::new(),
+            Some(1),
+        )
+        .sign(&key(0)),
+    ));
+    let BatchEntry::Tx(mut bad_sig) = transfer(0, 0, addr(1), 1) else {
+        unreachable!()
+    };
+    bad_sig.s = B256::ZERO;
+    let entries = [
+        block(0),
+        wrong_chain,
+        BatchEntry::Tx(bad_sig),
+        transfer(0, 5, addr(1), 1), // nonce too high
+        transfer(1, 0, addr(0), 10_000_000_000_000_000_000), // more than the balance
+    ];
+    let (tree, res) = run(tree, &HashMap::new(), &entries);
+    let reasons: Vec<String> = res
+        .txs
+        .iter()
+        .map(|t| t.outcome.clone().unwrap_err())
+        .collect();
+    assert_eq!(reasons[0], INVALID_CHAIN_ID);
+    assert!(reasons[1].contains("signature"), "{}", reasons[1]);
+    assert_eq!(reasons[2], INVALID_NONCE);
+    assert_eq!(reasons[3], INVALID_FUNDS);
+    // Only the block bookkeeping changed: accounts are as in genesis.
+    assert_ne!(tree.root(), old);
+    assert_eq!(nonce(&tree, addr(0)), U256::ZERO);
+    assert_eq!(balance(&tree, sequencer()), U256::ZERO);
+}
+
+#[test]
+fn invalid_batches_leave_the_state_alone() {
+    let store = MemoryStore::new();
+    let tree = genesis(&store, 2, &[]);
+    let old = tree.root();
+    let good = encode_batch(&[block(1), transfer(0, 0, addr(1), 1)]);
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (good[..good.len() - 1].to_vec(), "does not decode"),
+        (
+            encode_batch(&[transfer(0, 0, addr(1), 1)]),
+            "must start with changeL2Block",
+        ),
+        (
+            encode_batch(&[block(1_001), transfer(0, 0, addr(1), 1)]),
+            "past the batch's limit",
+        ),
+    ];
+    let mut tree = tree;
+    for (data, why) in cases {
+        let (t, res) = execute_batch(tree, &HashMap::<Hash, Bytes>::new(), &ctx(), &data).unwrap();
+        tree = t;
+        let reason = res.invalid_batch.expect("invalid");
+        assert!(reason.contains(why), "{reason}");
+        assert_eq!(res.new_state_root, old);
+        assert_eq!(tree.root(), old);
+        assert!(res.ops.is_empty() && res.txs.is_empty());
+        // The accumulated input hash still moves on: the batch was sequenced.
+        assert_ne!(res.new_acc_input_hash, B256::ZERO);
+    }
+}
+
+#[test]
+fn a_reverting_call_charges_gas_and_keeps_the_nonce() {
+    // PUSH1 0 PUSH1 0 REVERT
+    let reverter = Address::repeat_byte(0xee);
+    let code = vec![0x60, 0x00, 0x60, 0x00, 0xfd];
+    let store = MemoryStore::new();
+    let tree = genesis(&store, 1, &[(reverter, code.clone())]);
+    let codes: HashMap<Hash, Bytes> = [(keys::hash_bytecode(&code), Bytes::from(code))]
+        .into_iter()
+        .collect();
+    let call = BatchEntry::Tx(Box::new(
+        RawTx::new(
+            0,
+            U256::from(GWEI),
+            50_000,
+            Some(reverter),
+            U256::from(3),
+            Bytes::new(),
+            Some(CHAIN),
+        )
+        .sign(&key(0)),
+    ));
+    let (tree, res) = run(tree, &codes, &[block(1), call]);
+    let r = res.txs[0].outcome.as_ref().unwrap();
+    assert!(!r.success);
+    assert_eq!(r.gas_used, 21_000 + 6);
+    assert_eq!(nonce(&tree, addr(0)), U256::from(1));
+    assert_eq!(balance(&tree, reverter), U256::ZERO);
+    assert_eq!(balance(&tree, sequencer()), U256::from(21_006 * GWEI));
+}
+
+#[test]
+fn a_deployed_contract_gets_its_code_leaves() {
+    // Init code returning the runtime `PUSH1 1 PUSH1 0 SSTORE STOP` (6 bytes).
+    let runtime = [0x60, 0x01, 0x60, 0x00, 0x55, 0x00];
+    let mut init = vec![0x65];
+    init.extend_from_slice(&runtime);
+    init.extend_from_slice(&[0x60, 0x00, 0x52, 0x60, 0x06, 0x60, 0x1a, 0xf3]);
+    let store = MemoryStore::new();
+    let tree = genesis(&store, 1, &[]);
+    let deploy = BatchEntry::Tx(Box::new(
+        RawTx::new(
+            0,
+            U256::from(GWEI),
+            200_000,
+            None,
+            U256::ZERO,
+            Bytes::from(init),
+            Some(CHAIN),
+        )
+        .sign(&key(0)),
+    ));
+    let (tree, res) = run(tree, &HashMap::new(), &[block(1), deploy]);
+    let created = res.txs[0]
+        .outcome
+        .as_ref()
+        .unwrap()
+        .contract_address
+        .unwrap();
+    let k = created.0 .0;
+    assert_eq!(
+        tree.get(&keys::code_key(&k)).unwrap(),
+        keys::hash_bytecode(&runtime).to_u256()
+    );
+    assert_eq!(tree.get(&keys::code_length_key(&k)).unwrap(), U256::from(6));
+    assert_eq!(
+        res.new_code,
+        [(
+            keys::hash_bytecode(&runtime),
+            Bytes::copy_from_slice(&runtime)
+        )]
+    );
+    // New contracts start at nonce 1 (EIP-161).
+    assert_eq!(nonce(&tree, created), U256::from(1));
+}
