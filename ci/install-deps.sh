@@ -26,6 +26,12 @@ if ! command -v g++ >/dev/null 2>&1; then
   fi
 fi
 
+# Node.js and npm run solc-js (npm package `solc`), which compiles contracts/*.sol.
+if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && apt-get install -y -qq nodejs npm) \
+    || echo "warning: could not install nodejs/npm; the contract artifact check will skip" >&2
+fi
+
 # NVRTC (from PyPI) lets the tests compile the CUDA sources on machines without a GPU or a CUDA
 # toolkit. Optional: without it that one test skips and says so.
 cache="${ZKNODE_CACHE:-$HOME/.cache/zknode}"

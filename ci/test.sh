@@ -17,5 +17,11 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked "$@"
+echo "== contract artifacts match their sources"
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  bash contracts/build.sh --check
+else
+  echo "skipping: node and npm are needed to compile the contracts with solc-js"
+fi
 echo "== CUDA kernels on the emulated driver"
 bash ci/cuda-emu.sh
