@@ -12,10 +12,26 @@ use ruint::aliases::U256;
 use zknode_state::keys;
 use zknode_state::{Hash, NodeReader, StateTree, UpdateProof};
 
+/// Replays `writes` on `tree` (at the batch's old root) one by one, returning each update's
+/// proof against the running root: the state operations of the batch witness.
+pub fn prove_writes<S: NodeReader>(
+    tree: &mut StateTree<S>,
+    writes: &[StateWrite],
+) -> Result<Vec<UpdateProof>, StateError> {
+    writes
+        .iter()
+        .map(|w| {
+            let p = tree.set(w.key, w.new_value)?;
+            debug_assert_eq!(p.old_value, w.old_value);
+            Ok(p)
+        })
+        .collect()
+}
+
 use crate::system::{mapping_slot, STATE_ROOT_SLOT, SYSTEM_ADDRESS};
 
 /// Where contract bytecode is found by its Poseidon hash (the tree holds only the hash).
-pub trait CodeSource {
+pub trait CodeSource: Sync {
     fn code(&self, hash: &Hash) -> Option<Bytes>;
 }
 
@@ -58,14 +74,34 @@ fn addr(a: &Address) -> keys::Address {
     a.0 .0
 }
 
+/// One state-tree write of a batch, with the value it replaced.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct StateWrite {
+    pub key: Hash,
+    pub old_value: U256,
+    pub new_value: U256,
+}
+
+/// What a finished batch leaves: the tree at the new root (new nodes pending), the writes in
+/// order, and the bytecode the batch deployed.
+pub type Finished<S> = (StateTree<S>, Vec<StateWrite>, HashMap<Hash, Bytes>);
+
 /// The state tree under the EVM for the length of one batch.
+///
+/// Writes are buffered and reach the tree at [`StateDb::flush`] (the executor flushes at every
+/// L2 block boundary, where the state root is observable), as one parallel batched update of
+/// the block's net changes. The tree is canonical, so the roots are those of writing each change
+/// as it happens; the ordered [`StateWrite`]s let [`prove_writes`] rebuild the per-update proofs.
 pub struct StateDb<'c, S> {
     tree: StateTree<S>,
     codes: &'c dyn CodeSource,
     new_code: HashMap<Hash, Bytes>,
     accounts: HashMap<Address, Cached>,
     storage: HashMap<(Address, U256), U256>,
-    ops: Vec<UpdateProof>,
+    /// Unflushed writes: key → (value before the block, value now).
+    pending: HashMap<Hash, (U256, U256)>,
+    /// Flushed writes, in order.
+    writes: Vec<StateWrite>,
 }
 
 impl<'c, S: NodeReader> StateDb<'c, S> {
@@ -76,85 +112,131 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
             new_code: HashMap::new(),
             accounts: HashMap::new(),
             storage: HashMap::new(),
-            ops: Vec::new(),
+            pending: HashMap::new(),
+            writes: Vec::new(),
         }
     }
 
-    pub fn root(&self) -> Hash {
-        self.tree.root()
+    /// The root with every write so far applied.
+    pub fn root(&mut self) -> Result<Hash, StateError> {
+        self.flush()?;
+        Ok(self.tree.root())
     }
 
-    /// The tree updates so far, in order.
-    pub fn ops(&self) -> &[UpdateProof] {
-        &self.ops
+    /// Applies the buffered writes to the tree (net change per key, in key order).
+    pub fn flush(&mut self) -> Result<(), StateError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut w: Vec<StateWrite> = self
+            .pending
+            .drain()
+            .filter(|(_, (old, new))| old != new)
+            .map(|(key, (old_value, new_value))| StateWrite {
+                key,
+                old_value,
+                new_value,
+            })
+            .collect();
+        w.sort_unstable_by_key(|x| x.key.path_order());
+        let kv: Vec<(Hash, U256)> = w.iter().map(|x| (x.key, x.new_value)).collect();
+        self.tree.apply_batch(&kv)?;
+        self.writes.extend(w);
+        Ok(())
     }
 
-    /// Ends the batch: the tree, its updates, and the bytecode the batch deployed.
-    pub fn finish(self) -> (StateTree<S>, Vec<UpdateProof>, HashMap<Hash, Bytes>) {
-        (self.tree, self.ops, self.new_code)
+    /// Ends the batch: the tree, its writes in order, and the bytecode the batch deployed.
+    pub fn finish(mut self) -> Result<Finished<S>, StateError> {
+        self.flush()?;
+        Ok((self.tree, self.writes, self.new_code))
     }
 
-    /// Undoes every update since the start of the batch (the tree is canonical, so writing the
-    /// old values back in reverse order restores the old root exactly).
+    /// Undoes every write since the start of the batch (the tree is canonical, so writing the
+    /// old values back restores the old root exactly).
     pub fn rollback(&mut self) -> Result<(), StateError> {
-        let ops = std::mem::take(&mut self.ops);
-        for op in ops.iter().rev() {
-            self.tree.set(op.key, op.old_value)?;
+        self.pending.clear();
+        let mut first_old: HashMap<Hash, U256> = HashMap::new();
+        for w in &self.writes {
+            first_old.entry(w.key).or_insert(w.old_value);
         }
+        let kv: Vec<(Hash, U256)> = first_old.into_iter().collect();
+        if !kv.is_empty() {
+            self.tree.apply_batch(&kv)?;
+        }
+        self.writes.clear();
         self.accounts.clear();
         self.storage.clear();
         self.new_code.clear();
         Ok(())
     }
 
-    fn write(&mut self, key: Hash, value: U256) -> Result<(), StateError> {
-        let p = self.tree.set(key, value)?;
-        if p.old_value != p.new_value {
-            self.ops.push(p);
-        }
+    fn write(&mut self, key: Hash, old: U256, value: U256) {
+        self.pending
+            .entry(key)
+            .and_modify(|e| e.1 = value)
+            .or_insert((old, value));
+    }
+
+    /// Reads the balance, nonce and code of `addrs` that are not cached yet, in parallel.
+    pub fn prefetch(&mut self, addrs: &[Address]) -> Result<(), StateError> {
+        use rayon::prelude::*;
+        let mut want: Vec<Address> = addrs
+            .iter()
+            .filter(|a| !self.accounts.contains_key(*a))
+            .copied()
+            .collect();
+        want.sort_unstable();
+        want.dedup();
+        let loaded: Vec<(Address, Cached)> = want
+            .par_iter()
+            .map(|a| Ok((*a, self.load(*a)?)))
+            .collect::<Result<_, StateError>>()?;
+        self.accounts.extend(loaded);
         Ok(())
+    }
+
+    fn load(&self, a: Address) -> Result<Cached, StateError> {
+        let k = addr(&a);
+        let balance = self.tree.get(&keys::balance_key(&k))?;
+        let nonce_v = self.tree.get(&keys::nonce_key(&k))?;
+        let nonce = u64::try_from(nonce_v).map_err(|_| StateError::Overflow {
+            address: a,
+            what: "nonce",
+            value: nonce_v,
+        })?;
+        let h = self.tree.get(&keys::code_key(&k))?;
+        let code_hash = Hash::from_u256(h).ok_or_else(|| {
+            StateError::Tree(zknode_state::Error::CorruptNode {
+                hash: self.tree.root(),
+                reason: format!("code hash leaf of {a} is not four field elements"),
+            })
+        })?;
+        let code = if code_hash.is_zero() {
+            None
+        } else {
+            Some(
+                self.new_code
+                    .get(&code_hash)
+                    .cloned()
+                    .or_else(|| self.codes.code(&code_hash))
+                    .ok_or(StateError::MissingCode {
+                        address: a,
+                        hash: code_hash,
+                    })?,
+            )
+        };
+        Ok(Cached {
+            balance,
+            nonce,
+            code_hash,
+            code,
+        })
     }
 
     fn account(&mut self, a: Address) -> Result<&Cached, StateError> {
         if !self.accounts.contains_key(&a) {
-            let k = addr(&a);
-            let balance = self.tree.get(&keys::balance_key(&k))?;
-            let nonce_v = self.tree.get(&keys::nonce_key(&k))?;
-            let nonce = u64::try_from(nonce_v).map_err(|_| StateError::Overflow {
-                address: a,
-                what: "nonce",
-                value: nonce_v,
-            })?;
-            let h = self.tree.get(&keys::code_key(&k))?;
-            let code_hash = Hash::from_u256(h).ok_or_else(|| {
-                StateError::Tree(zknode_state::Error::CorruptNode {
-                    hash: self.tree.root(),
-                    reason: format!("code hash leaf of {a} is not four field elements"),
-                })
-            })?;
-            let code = if code_hash.is_zero() {
-                None
-            } else {
-                Some(
-                    self.new_code
-                        .get(&code_hash)
-                        .cloned()
-                        .or_else(|| self.codes.code(&code_hash))
-                        .ok_or(StateError::MissingCode {
-                            address: a,
-                            hash: code_hash,
-                        })?,
-                )
-            };
-            self.accounts.insert(
-                a,
-                Cached {
-                    balance,
-                    nonce,
-                    code_hash,
-                    code,
-                },
-            );
+            let c = self.load(a)?;
+            self.accounts.insert(a, c);
         }
         Ok(&self.accounts[&a])
     }
@@ -183,8 +265,9 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
 
     /// Writes one storage slot (system updates; the EVM's own go through [`Self::apply`]).
     pub fn set_storage(&mut self, a: Address, slot: U256, value: U256) -> Result<(), StateError> {
-        if self.storage_value(a, slot)? != value {
-            self.write(keys::storage_key(&addr(&a), slot), value)?;
+        let old = self.storage_value(a, slot)?;
+        if old != value {
+            self.write(keys::storage_key(&addr(&a), slot), old, value);
             self.storage.insert((a, slot), value);
         }
         Ok(())
@@ -203,20 +286,28 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
             let mut new = old.clone();
             new.balance = acc.info.balance;
             if old.balance != new.balance {
-                self.write(keys::balance_key(&k), new.balance)?;
+                self.write(keys::balance_key(&k), old.balance, new.balance);
             }
             // SELFDESTRUCT on Polygon zkEVM is SENDALL: only the balance moves.
             if !acc.is_selfdestructed() {
                 new.nonce = acc.info.nonce;
                 if old.nonce != new.nonce {
-                    self.write(keys::nonce_key(&k), U256::from(new.nonce))?;
+                    self.write(
+                        keys::nonce_key(&k),
+                        U256::from(old.nonce),
+                        U256::from(new.nonce),
+                    );
                 }
                 if old.code.is_none() {
                     if let Some(code) = acc.info.code.as_ref().map(|c| c.original_bytes()) {
                         if !code.is_empty() {
                             let h = keys::hash_bytecode(&code);
-                            self.write(keys::code_key(&k), h.to_u256())?;
-                            self.write(keys::code_length_key(&k), U256::from(code.len()))?;
+                            self.write(keys::code_key(&k), U256::ZERO, h.to_u256());
+                            self.write(
+                                keys::code_length_key(&k),
+                                U256::ZERO,
+                                U256::from(code.len()),
+                            );
                             self.new_code.insert(h, code.clone());
                             new.code_hash = h;
                             new.code = Some(code);

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::context_interface::result::{EVMError, ExecutionResult, Output};
 use revm::primitives::hardfork::SpecId;
@@ -13,7 +14,7 @@ use ruint::aliases::U256;
 use zknode_state::{Hash, MemoryStore, NodeReader, StateTree, UpdateProof};
 
 use crate::codec::{decode_batch, BatchEntry, ChangeL2Block, RawTx};
-use crate::db::{CodeSource, StateDb, StateError};
+use crate::db::{prove_writes, CodeSource, StateDb, StateError, StateWrite};
 use crate::hashes::{
     acc_input_hash, batch_hash_data, l1_info_leaf_hash, l1_info_zero_leaf, verify_l1_info_proof,
     AccInput, L1InfoLeaf,
@@ -39,6 +40,10 @@ pub struct BatchContext {
     pub l1_info: BTreeMap<u32, L1InfoLeaf>,
     /// Check each used L1 info leaf's Merkle proof against `l1_info_root`.
     pub verify_l1_info_proofs: bool,
+    /// Also return each state update's proof ([`BatchResult::ops`]), as the batch witness
+    /// needs; without, only the ordered writes (the proofs can be rebuilt later with
+    /// [`crate::db::prove_writes`] from the old root).
+    pub with_proofs: bool,
 }
 
 impl BatchContext {
@@ -131,7 +136,10 @@ pub struct BatchResult {
     pub invalid_batch: Option<String>,
     pub txs: Vec<TxResult>,
     pub blocks: Vec<L2Block>,
-    /// Every state-tree update, in order, with its proof: what the batch witness carries.
+    /// Every state-tree write, in order (net per L2 block), with the value it replaced.
+    pub writes: Vec<StateWrite>,
+    /// The proof of each write against the running root, when asked for
+    /// ([`BatchContext::with_proofs`]): what the batch witness carries.
     pub ops: Vec<UpdateProof>,
     /// Bytecode deployed by the batch, by Poseidon hash (to be kept in the code store).
     pub new_code: Vec<(Hash, Bytes)>,
@@ -148,15 +156,21 @@ fn b256_to_u256(b: &B256) -> U256 {
 /// The open L2 block.
 struct OpenBlock {
     record: L2Block,
-    info: StateTree<MemoryStore>,
+    /// Writes to the block info tree (built at once when the block closes).
+    info: Vec<(Hash, U256)>,
     tx_index: u64,
     log_index: u64,
 }
 
 impl OpenBlock {
-    fn set(&mut self, key: Hash, value: U256) -> Result<(), ExecError> {
-        self.info.set(key, value).map_err(StateError::from)?;
-        Ok(())
+    fn set(&mut self, key: Hash, value: U256) {
+        self.info.push((key, value));
+    }
+
+    /// The block info tree's root.
+    fn info_root(&self) -> Result<Hash, ExecError> {
+        let mut t = StateTree::open(MemoryStore::new()).map_err(StateError::from)?;
+        Ok(t.apply_batch(&self.info).map_err(StateError::from)?)
     }
 }
 
@@ -201,7 +215,23 @@ pub fn execute_batch<'c, S: NodeReader>(
             .storage_value(GER_MANAGER_ADDRESS, U256::from(LOCAL_EXIT_ROOT_SLOT))?
             .to_be_bytes::<32>(),
     );
-    let (tree, ops, new_code) = run.evm.ctx.journaled_state.database.finish();
+    let (mut tree, writes, new_code) = run.evm.ctx.journaled_state.database.finish()?;
+    let ops = if ctx.with_proofs && !writes.is_empty() {
+        // Back to the old root, then forward one write at a time.
+        let new_root = tree.root();
+        let mut first_old = std::collections::HashMap::new();
+        for w in &writes {
+            first_old.entry(w.key).or_insert(w.old_value);
+        }
+        let back: Vec<(Hash, U256)> = first_old.into_iter().collect();
+        tree.apply_batch(&back).map_err(StateError::from)?;
+        debug_assert_eq!(tree.root(), old_state_root);
+        let ops = prove_writes(&mut tree, &writes)?;
+        debug_assert_eq!(tree.root(), new_root);
+        ops
+    } else {
+        Vec::new()
+    };
     let bh = batch_hash_data(batch_l2_data);
     let new_acc_input_hash = acc_input_hash(&AccInput {
         old_acc_input_hash: ctx.old_acc_input_hash,
@@ -228,6 +258,7 @@ pub fn execute_batch<'c, S: NodeReader>(
             invalid_batch: invalid_batch.take(),
             txs: run.txs,
             blocks: run.blocks,
+            writes,
             ops,
             new_code,
         },
@@ -266,9 +297,9 @@ impl<'c, S: NodeReader> Run<'c, S> {
                 "a sequenced batch must start with changeL2Block".into(),
             ));
         }
-        // Senders first: signature checks need no state.
+        // Senders first, on all cores: signature checks need no state.
         let senders: Vec<Option<Result<Address, &'static str>>> = entries
-            .iter()
+            .par_iter()
             .map(|e| match e {
                 BatchEntry::ChangeL2Block(_) => None,
                 BatchEntry::Tx(tx) => Some(match tx.chain_id {
@@ -277,6 +308,15 @@ impl<'c, S: NodeReader> Run<'c, S> {
                 }),
             })
             .collect();
+        // Every account the batch names, read in parallel before execution needs it.
+        let mut named: Vec<Address> = vec![self.ctx.sequencer];
+        for (e, s) in entries.iter().zip(&senders) {
+            if let (BatchEntry::Tx(tx), Some(Ok(from))) = (e, s) {
+                named.push(*from);
+                named.extend(tx.to);
+            }
+        }
+        self.db().prefetch(&named)?;
         let mut n_tx = 0;
         for (i, entry) in entries.iter().enumerate() {
             if i == 0 && forced {
@@ -315,7 +355,7 @@ impl<'c, S: NodeReader> Run<'c, S> {
     /// the batch invalid.
     fn change_l2_block(&mut self, c: Option<&ChangeL2Block>) -> Result<Option<String>, ExecError> {
         let old_number = self.sys(U256::from(LAST_BLOCK_SLOT))?;
-        let parent = self.db().root();
+        let parent = self.db().root()?;
         let parent_u = parent.to_u256();
         self.set_sys(mapping_slot(old_number, STATE_ROOT_SLOT), parent_u)?;
         let number = old_number + U256::from(1);
@@ -403,7 +443,7 @@ impl<'c, S: NodeReader> Run<'c, S> {
                 hash: B256::ZERO,
                 txs: Vec::new(),
             },
-            info: StateTree::open(MemoryStore::new()).map_err(StateError::from)?,
+            info: Vec::with_capacity(64),
             tx_index: 0,
             log_index: 0,
         };
@@ -417,7 +457,7 @@ impl<'c, S: NodeReader> Run<'c, S> {
             (HeaderParam::GlobalExitRoot, b256_to_u256(&ger)),
             (HeaderParam::BlockHashL1, b256_to_u256(&block_hash_l1)),
         ] {
-            block.set(header_key(p), v)?;
+            block.set(header_key(p), v);
         }
         if let Some(done) = self.block.replace(block) {
             // A block left open by an early return path is superseded, as in the reference.
@@ -440,15 +480,15 @@ impl<'c, S: NodeReader> Run<'c, S> {
         let (info_root, record) = match self.block.take() {
             Some(mut b) => {
                 let gas = U256::from(b.record.gas_used);
-                b.set(header_key(HeaderParam::GasUsed), gas)?;
-                (b.info.root(), Some(b.record))
+                b.set(header_key(HeaderParam::GasUsed), gas);
+                (b.info_root()?, Some(b.record))
             }
             None => (Hash::ZERO, None),
         };
         self.set_sys(U256::from(BLOCK_INFO_ROOT_SLOT), info_root.to_u256())?;
         if let Some(mut r) = record {
             r.block_info_root = hash_to_b256(&info_root);
-            r.hash = hash_to_b256(&self.db().root());
+            r.hash = hash_to_b256(&self.db().root()?);
             self.blocks.push(r);
         }
         Ok(())
@@ -574,27 +614,28 @@ impl<'c, S: NodeReader> Run<'c, S> {
         block.record.gas_used += gas_used;
         let cumulative = block.record.gas_used;
         let ti = block.tx_index;
-        block.set(tx_key(ti, BlockInfoLeaf::TxHash), tx.l2_hash(&from))?;
+        let l2_hash = result.l2_hash.expect("a sender was recovered");
+        block.set(tx_key(ti, BlockInfoLeaf::TxHash), l2_hash);
         block.set(
             tx_key(ti, BlockInfoLeaf::TxStatus),
             U256::from(success as u64),
-        )?;
+        );
         block.set(
             tx_key(ti, BlockInfoLeaf::TxCumulativeGasUsed),
             U256::from(cumulative),
-        )?;
+        );
         for log in &logs {
             let li = block.log_index;
             block.set(
                 log_key(ti, li),
                 log_value(&log.data.data, log.data.topics()),
-            )?;
+            );
             block.log_index += 1;
         }
         block.set(
             tx_key(ti, BlockInfoLeaf::TxEffectivePercentage),
             U256::from(tx.effective_percentage),
-        )?;
+        );
         block.tx_index += 1;
         block.record.txs.push(self.txs.len());
         result.index_in_block = Some(ti);

@@ -61,7 +61,8 @@ pub enum HeaderParam {
 }
 
 fn zero_capacity() -> [Goldilocks; 4] {
-    hash_with_capacity(&[Goldilocks::ZERO; 8], &[Goldilocks::ZERO; 4])
+    static C: std::sync::OnceLock<[Goldilocks; 4]> = std::sync::OnceLock::new();
+    *C.get_or_init(|| hash_with_capacity(&[Goldilocks::ZERO; 8], &[Goldilocks::ZERO; 4]))
 }
 
 /// `Poseidon([index as six 32-bit limbs, kind, 0], capacity)`.

@@ -181,6 +181,7 @@ fn one(v: &Vector) -> Result<Result<String, String>, String> {
             .unwrap_or_default(),
         l1_info,
         verify_l1_info_proofs: true,
+        with_proofs: true,
     };
     let data = keys::parse_hex_bytes(&v.batch_l2_data)?;
     let (tree, res) =

@@ -41,6 +41,7 @@ fn ctx() -> BatchContext {
         forced_block_hash_l1: B256::ZERO,
         l1_info: BTreeMap::new(),
         verify_l1_info_proofs: true,
+        with_proofs: true,
     }
 }
 
@@ -322,4 +323,43 @@ fn a_deployed_contract_gets_its_code_leaves() {
     );
     // New contracts start at nonce 1 (EIP-161).
     assert_eq!(nonce(&tree, created), U256::from(1));
+}
+
+#[test]
+fn writes_without_proofs_reach_the_same_root_and_prove_later() {
+    let entries = [
+        block(3),
+        transfer(0, 0, addr(1), 5),
+        transfer(1, 0, addr(0), 2),
+        block(2),
+        transfer(0, 1, addr(2), 9),
+    ];
+    let data = encode_batch(&entries);
+    let store_a = MemoryStore::new();
+    let (_, with) = execute_batch(
+        genesis(&store_a, 3, &[]),
+        &HashMap::<Hash, Bytes>::new(),
+        &ctx(),
+        &data,
+    )
+    .unwrap();
+    let store_b = MemoryStore::new();
+    let mut fast_ctx = ctx();
+    fast_ctx.with_proofs = false;
+    let (_, fast) = execute_batch(
+        genesis(&store_b, 3, &[]),
+        &HashMap::<Hash, Bytes>::new(),
+        &fast_ctx,
+        &data,
+    )
+    .unwrap();
+    assert_eq!(fast.new_state_root, with.new_state_root);
+    assert_eq!(fast.writes, with.writes);
+    assert!(fast.ops.is_empty());
+    assert_eq!(with.ops.len(), with.writes.len());
+    // The proofs rebuilt from the old root are the ones execution returned.
+    let mut tree = genesis(&store_b, 3, &[]);
+    let ops = zknode_executor::db::prove_writes(&mut tree, &fast.writes).unwrap();
+    assert_eq!(ops, with.ops);
+    assert_eq!(tree.root(), with.new_state_root);
 }
