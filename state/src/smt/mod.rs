@@ -1,5 +1,6 @@
 //! The sparse Merkle tree.
 
+pub mod cache;
 pub mod hash;
 pub mod proof;
 pub mod store;

@@ -9,6 +9,7 @@ use std::sync::RwLock;
 use zknode_kernels::Goldilocks;
 
 use crate::error::{Error, Result};
+use crate::smt::cache::NodeCache;
 use crate::smt::hash::{Hash, Key};
 
 /// What a hash stands for.
@@ -29,20 +30,32 @@ const TAG_VALUE: u8 = 2;
 impl Node {
     /// `tag || elements as u64 little-endian`.
     pub fn encode(&self) -> Vec<u8> {
-        let (tag, elems): (u8, Vec<Goldilocks>) = match self {
-            Node::Branch { left, right } => {
-                (TAG_BRANCH, left.0.iter().chain(&right.0).copied().collect())
-            }
+        self.encode_array().to_vec()
+    }
+
+    /// [`Node::encode`] without an allocation: every node is 65 bytes.
+    pub fn encode_array(&self) -> [u8; 65] {
+        let (tag, elems): (u8, [Goldilocks; 8]) = match self {
+            Node::Branch { left, right } => (
+                TAG_BRANCH,
+                core::array::from_fn(|i| if i < 4 { left.0[i] } else { right.0[i - 4] }),
+            ),
             Node::Leaf { rkey, value_hash } => (
                 TAG_LEAF,
-                rkey.0.iter().chain(&value_hash.0).copied().collect(),
+                core::array::from_fn(|i| {
+                    if i < 4 {
+                        rkey.0[i]
+                    } else {
+                        value_hash.0[i - 4]
+                    }
+                }),
             ),
-            Node::Value(v) => (TAG_VALUE, v.to_vec()),
+            Node::Value(v) => (TAG_VALUE, *v),
         };
-        let mut out = Vec::with_capacity(1 + 8 * elems.len());
-        out.push(tag);
-        for e in elems {
-            out.extend_from_slice(&e.value().to_le_bytes());
+        let mut out = [0u8; 65];
+        out[0] = tag;
+        for (i, e) in elems.iter().enumerate() {
+            out[1 + 8 * i..9 + 8 * i].copy_from_slice(&e.value().to_le_bytes());
         }
         out
     }
@@ -159,30 +172,61 @@ impl NodeStore for MemoryStore {
     }
 }
 
-/// Nodes in RocksDB: one column family of hash → node, and a metadata key for the head root.
+/// Nodes in RocksDB: one column family of hash → node, and a metadata key for the head root;
+/// in front of it, a bounded in-process cache of decoded nodes (see [`NodeCache`]).
 pub struct RocksStore {
     db: rocksdb::DB,
+    cache: Option<NodeCache>,
 }
 
 const CF_NODES: &str = "smt_nodes";
 const CF_META: &str = "smt_meta";
 const HEAD_KEY: &[u8] = b"head";
 
+/// The default bound of [`RocksStore`]'s in-process node cache: 256 MiB, about two million
+/// nodes (the upper levels and recent paths of a tree of several million leaves).
+pub const DEFAULT_NODE_CACHE_BYTES: usize = 256 << 20;
+
 impl RocksStore {
-    /// Opens (creating if needed) a store in directory `path`.
+    /// Opens (creating if needed) a store in directory `path`, with a node cache of
+    /// [`DEFAULT_NODE_CACHE_BYTES`].
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with_cache(path, DEFAULT_NODE_CACHE_BYTES)
+    }
+
+    /// Opens (creating if needed) a store in directory `path` whose in-process node cache holds
+    /// at most about `cache_bytes` (0: no cache).
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self> {
         let mut opts = rocksdb::Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        // Reads of nodes not in the in-process cache are scattered over files much larger than
+        // any cache: reading them in place from the page cache saves a system call and a copy
+        // per read (blocks are uncompressed, see below; checksums are still verified).
+        opts.set_allow_mmap_reads(true);
         let mut nodes_opts = rocksdb::Options::default();
-        nodes_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        // Nodes are hashes and field elements: incompressible, so compressing them only costs
+        // time in flushes and compactions.
+        nodes_opts.set_compression_type(rocksdb::DBCompressionType::None);
         let mut table = rocksdb::BlockBasedOptions::default();
         table.set_bloom_filter(10.0, false);
         table.set_block_cache(&rocksdb::Cache::new_lru_cache(256 << 20));
+        // Keys are hashes: point lookups only, so a hash index inside data blocks.
+        table.set_data_block_index_type(rocksdb::DataBlockIndexType::BinaryAndHash);
+        table.set_data_block_hash_ratio(0.75);
         nodes_opts.set_block_based_table_factory(&table);
-        // Keys are hashes: point lookups only.
-        nodes_opts.optimize_for_point_lookup(256);
+        // A whole-key bloom filter on the memtable, so reads of nodes not written recently skip
+        // its skip list.
+        nodes_opts.set_memtable_prefix_bloom_ratio(0.05);
+        nodes_opts.set_memtable_whole_key_filtering(true);
+        // Large memtables and a large first level: each commit writes some 100 bytes per node
+        // (about 10 MB for 10,000 writes), and with random keys every compaction into a level
+        // rewrites most of it, so fewer, larger levels write much less. Memory: up to two
+        // memtables of 256 MiB.
+        nodes_opts.set_write_buffer_size(256 << 20);
+        nodes_opts.set_max_bytes_for_level_base(1 << 30);
+        nodes_opts.set_target_file_size_base(128 << 20);
         let cfs = vec![
             rocksdb::ColumnFamilyDescriptor::new(CF_NODES, nodes_opts),
             rocksdb::ColumnFamilyDescriptor::new(CF_META, rocksdb::Options::default()),
@@ -193,7 +237,15 @@ impl RocksStore {
                 path.display()
             ))
         })?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            cache: NodeCache::with_capacity_bytes(cache_bytes),
+        })
+    }
+
+    /// The in-process node cache, if on.
+    pub fn cache(&self) -> Option<&NodeCache> {
+        self.cache.as_ref()
     }
 
     fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily> {
@@ -201,10 +253,9 @@ impl RocksStore {
             .cf_handle(name)
             .ok_or_else(|| Error::Storage(format!("column family {name} is missing")))
     }
-}
 
-impl NodeReader for RocksStore {
-    fn get(&self, hash: &Hash) -> Result<Option<Node>> {
+    /// Reads a node from the database, bypassing the cache.
+    fn get_stored(&self, hash: &Hash) -> Result<Option<Node>> {
         let v = self
             .db
             .get_pinned_cf(self.cf(CF_NODES)?, hash.to_bytes())
@@ -213,16 +264,34 @@ impl NodeReader for RocksStore {
     }
 }
 
+impl NodeReader for RocksStore {
+    fn get(&self, hash: &Hash) -> Result<Option<Node>> {
+        let Some(cache) = &self.cache else {
+            return self.get_stored(hash);
+        };
+        if let Some(n) = cache.get(hash) {
+            return Ok(Some(n));
+        }
+        // Only nodes that decode are cached; the tree checks each node against its hash on use.
+        let n = self.get_stored(hash)?;
+        if let Some(n) = n {
+            cache.insert(*hash, n);
+        }
+        Ok(n)
+    }
+}
+
 impl NodeStore for RocksStore {
     fn commit(&self, nodes: &[(Hash, Node)], head: Hash) -> Result<()> {
+        use rayon::prelude::*;
         let cf = self.cf(CF_NODES)?;
         // Keys in order: the memtable's skip list takes a sorted run much faster than random
         // hashes (unsorted, its insertion was a quarter of a batched update's time).
-        let mut entries: Vec<([u8; 32], Vec<u8>)> = nodes
-            .iter()
-            .map(|(h, n)| (h.to_bytes(), n.encode()))
+        let mut entries: Vec<([u8; 32], [u8; 65])> = nodes
+            .par_iter()
+            .map(|(h, n)| (h.to_bytes(), n.encode_array()))
             .collect();
-        entries.sort_unstable_by_key(|e| e.0);
+        entries.par_sort_unstable_by_key(|e| e.0);
         let mut batch = rocksdb::WriteBatch::default();
         for (k, v) in &entries {
             batch.put_cf(cf, k, v);
@@ -230,7 +299,12 @@ impl NodeStore for RocksStore {
         batch.put_cf(self.cf(CF_META)?, HEAD_KEY, head.to_bytes());
         self.db
             .write(batch)
-            .map_err(|e| Error::Storage(format!("committing {} nodes: {e}", nodes.len())))
+            .map_err(|e| Error::Storage(format!("committing {} nodes: {e}", nodes.len())))?;
+        // Only once the batch is durable in the WAL; a failed write leaves the cache as it was.
+        if let Some(cache) = &self.cache {
+            cache.insert_many(nodes);
+        }
+        Ok(())
     }
 
     fn head(&self) -> Result<Hash> {
@@ -245,5 +319,141 @@ impl NodeStore for RocksStore {
                 reason: "stored head root is malformed".into(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ruint::aliases::U256;
+
+    use super::*;
+    use crate::smt::tree::StateTree;
+
+    fn key(i: u64) -> Hash {
+        Hash([
+            Goldilocks::new(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            Goldilocks::new(i ^ 0x5555),
+            Goldilocks::new(i.rotate_left(17)),
+            Goldilocks::new(i),
+        ])
+    }
+
+    fn writes(n: u64) -> Vec<(Hash, U256)> {
+        (1..=n).map(|i| (key(i), U256::from(i * 3 + 1))).collect()
+    }
+
+    /// Every node reachable from `root`, with its hash.
+    fn nodes(store: &RocksStore, root: Hash) -> Vec<(Hash, Node)> {
+        let mut out = Vec::new();
+        let mut stack = vec![root];
+        while let Some(h) = stack.pop() {
+            if h.is_zero() {
+                continue;
+            }
+            let n = store.get_stored(&h).unwrap().unwrap();
+            match n {
+                Node::Branch { left, right } => stack.extend([left, right]),
+                Node::Leaf { value_hash, .. } => stack.push(value_hash),
+                Node::Value(_) => {}
+            }
+            out.push((h, n));
+        }
+        out
+    }
+
+    #[test]
+    fn cached_nodes_equal_the_stored_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = {
+            let store = RocksStore::open(dir.path()).unwrap();
+            assert!(store.cache().is_some());
+            let mut t = StateTree::open(&store).unwrap();
+            t.apply_batch(&writes(300)).unwrap();
+            let root = t.commit().unwrap();
+            // Filled on commit.
+            let all = nodes(&store, root);
+            assert!(all.len() > 600);
+            for (h, n) in &all {
+                assert_eq!(store.cache().unwrap().get(h), Some(*n));
+                assert_eq!(store.get(h).unwrap(), Some(*n));
+            }
+            root
+        };
+        // A fresh process: filled on read misses, and equal to the database either way.
+        let store = RocksStore::open(dir.path()).unwrap();
+        assert!(store.cache().unwrap().is_empty());
+        let all = nodes(&store, root);
+        for (h, n) in &all {
+            assert_eq!(store.get(h).unwrap(), Some(*n));
+            assert_eq!(store.cache().unwrap().get(h), Some(*n));
+            assert_eq!(store.get(h).unwrap(), Some(*n));
+        }
+        let t = StateTree::open(&store).unwrap();
+        for (k, v) in writes(300) {
+            assert_eq!(t.get(&k).unwrap(), v);
+        }
+        // Absent nodes are not cached as anything.
+        assert_eq!(store.get(&key(999_999)).unwrap(), None);
+        assert_eq!(store.cache().unwrap().get(&key(999_999)), None);
+        // And with the cache off, the same answers.
+        drop(t);
+        drop(store);
+        let store = RocksStore::open_with_cache(dir.path(), 0).unwrap();
+        assert!(store.cache().is_none());
+        for (h, n) in &all {
+            assert_eq!(store.get(h).unwrap(), Some(*n));
+        }
+    }
+
+    #[test]
+    fn corrupt_stored_nodes_are_still_detected_through_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, victim, garbage) = {
+            let store = RocksStore::open(dir.path()).unwrap();
+            let mut t = StateTree::open(&store).unwrap();
+            t.apply_batch(&writes(50)).unwrap();
+            let root = t.commit().unwrap();
+            let Some(Node::Branch { left, right }) = store.get(&root).unwrap() else {
+                panic!("root is a branch")
+            };
+            let victim = if left.is_zero() { right } else { left };
+            // Another branch hashing to something else, and an undecodable value.
+            let wrong = Node::Branch {
+                left: root,
+                right: Hash::ZERO,
+            };
+            let cf = store.cf(CF_NODES).unwrap();
+            store
+                .db
+                .put_cf(cf, victim.to_bytes(), wrong.encode())
+                .unwrap();
+            let garbage = key(4242);
+            store.db.put_cf(cf, garbage.to_bytes(), [9u8; 65]).unwrap();
+            (root, victim, garbage)
+        };
+        let store = RocksStore::open(dir.path()).unwrap();
+        // Undecodable: an error every time, never cached.
+        for _ in 0..2 {
+            assert!(matches!(
+                store.get(&garbage),
+                Err(Error::CorruptNode { .. })
+            ));
+        }
+        assert_eq!(store.cache().unwrap().get(&garbage), None);
+        // Decodable but not the node its hash names: the tree rejects it, also when it is
+        // served from the cache the second time.
+        let t = StateTree::at_root(&store, root);
+        for _ in 0..2 {
+            let errs: Vec<Error> = writes(50)
+                .iter()
+                .filter_map(|(k, _)| t.get(k).err())
+                .collect();
+            assert!(
+                errs.iter()
+                    .any(|e| matches!(e, Error::CorruptNode { hash, .. } if *hash == victim)),
+                "{errs:?}"
+            );
+        }
+        assert!(store.cache().unwrap().get(&victim).is_some());
     }
 }
