@@ -4,7 +4,7 @@
 use core::fmt;
 
 use ruint::aliases::U256;
-use zknode_kernels::poseidon::hash_with_capacity;
+use zknode_kernels::poseidon::{hash_with_capacity, hash_with_capacity_many};
 use zknode_kernels::Goldilocks;
 
 /// A Poseidon digest of four Goldilocks elements; the all-zero hash is the empty tree.
@@ -112,16 +112,30 @@ impl Hash {
         })
     }
 
-    /// A sort key that orders keys as an in-order walk of the tree visits them.
+    /// A sort key that orders keys as an in-order walk of the tree visits them: path bit `i`
+    /// becomes bit `63 - i % 64` of word `i / 64`. Path bit `i` is bit `i / 4` of limb `i % 4`,
+    /// so word `w` interleaves bits `16w..16w + 16` of the four limbs.
+    #[inline]
     pub fn path_order(&self) -> [u64; 4] {
-        let mut out = [0u64; 4];
-        for i in 0..256 {
-            if self.path_bit(i) == 1 {
-                out[i / 64] |= 1 << (63 - (i % 64));
+        core::array::from_fn(|w| {
+            let mut out = 0u64;
+            for (j, limb) in self.0.iter().enumerate() {
+                let x = (limb.value() >> (16 * w)) & 0xFFFF;
+                // Bit b of x to bit 4b, then to bit 63 - 4b - j.
+                out |= spread4(x).reverse_bits() >> j;
             }
-        }
-        out
+            out
+        })
     }
+}
+
+/// Moves bit `b` of a 16-bit `x` to bit `4b`.
+#[inline(always)]
+fn spread4(x: u64) -> u64 {
+    let x = (x | (x << 24)) & 0x0000_00FF_0000_00FF;
+    let x = (x | (x << 12)) & 0x000F_000F_000F_000F;
+    let x = (x | (x << 6)) & 0x0303_0303_0303_0303;
+    (x | (x << 3)) & 0x1111_1111_1111_1111
 }
 
 /// How many bits of limb `j` the first `n` path bits use.
@@ -221,6 +235,41 @@ pub fn branch_hash(left: &Hash, right: &Hash) -> Hash {
     Hash(hash_with_capacity(&cat(&left.0, &right.0), &ZERO4))
 }
 
+/// What a hash of the tree is the Poseidon of: eight inputs and the capacity.
+pub type Preimage = ([Goldilocks; 8], [Goldilocks; 4]);
+
+/// The preimage of [`value_hash`].
+pub fn value_preimage(limbs: &[Goldilocks; 8]) -> Preimage {
+    (*limbs, ZERO4)
+}
+
+/// The preimage of [`leaf_hash`].
+pub fn leaf_preimage(rkey: &Key, value_hash: &Hash) -> Preimage {
+    (cat(&rkey.0, &value_hash.0), LEAF_CAPACITY)
+}
+
+/// The preimage of [`branch_hash`].
+pub fn branch_preimage(left: &Hash, right: &Hash) -> Preimage {
+    (cat(&left.0, &right.0), ZERO4)
+}
+
+/// Hashes many preimages: several permutations at once where the CPU allows
+/// ([`zknode_kernels::poseidon::permute_many`]), chunks spread over the rayon pool.
+pub fn hash_many(preimages: &[Preimage]) -> Vec<Hash> {
+    use rayon::prelude::*;
+    const CHUNK: usize = 128;
+    if preimages.len() <= CHUNK {
+        return hash_with_capacity_many(preimages)
+            .into_iter()
+            .map(Hash)
+            .collect();
+    }
+    preimages
+        .par_chunks(CHUNK)
+        .flat_map_iter(|c| hash_with_capacity_many(c).into_iter().map(Hash))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,5 +294,47 @@ mod tests {
         assert_eq!(k.to_string().len(), 66);
         assert_eq!(k.to_string().parse::<Hash>().unwrap(), k);
         assert_eq!(Hash::from_bytes(&k.to_bytes()), Some(k));
+    }
+
+    #[test]
+    fn hash_many_equals_one_by_one() {
+        let h = |i: u64| Hash(core::array::from_fn(|j| Goldilocks::new(i * 31 + j as u64)));
+        let pre: Vec<Preimage> = (0..300)
+            .map(|i| match i % 3 {
+                0 => value_preimage(&value_limbs(U256::from(i))),
+                1 => leaf_preimage(&h(i), &h(i + 1)),
+                _ => branch_preimage(&h(i), &h(i + 7)),
+            })
+            .collect();
+        let want: Vec<Hash> = (0..300)
+            .map(|i| match i % 3 {
+                0 => value_hash(&value_limbs(U256::from(i))),
+                1 => leaf_hash(&h(i), &h(i + 1)),
+                _ => branch_hash(&h(i), &h(i + 7)),
+            })
+            .collect();
+        for n in [0, 1, 5, 128, 129, 300] {
+            assert_eq!(hash_many(&pre[..n]), want[..n]);
+        }
+    }
+
+    #[test]
+    fn path_order_interleaves_the_path_bits() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for case in 0..500 {
+            let k = Hash(core::array::from_fn(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                Goldilocks::new(if case % 5 == 0 { u64::MAX } else { x })
+            }));
+            let mut want = [0u64; 4];
+            for i in 0..256 {
+                if k.path_bit(i) == 1 {
+                    want[i / 64] |= 1 << (63 - (i % 64));
+                }
+            }
+            assert_eq!(k.path_order(), want, "{k}");
+        }
     }
 }

@@ -1,13 +1,15 @@
 //! The state tree: reads, writes with proofs, fast batched writes, and atomic commits.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use ruint::aliases::U256;
+use zknode_kernels::Goldilocks;
 
 use crate::error::{Error, Result};
+use crate::smt::cache::NodeHashBuilder;
 use crate::smt::hash::{
-    branch_hash, leaf_hash, value_from_limbs, value_hash, value_limbs, Hash, Key,
+    branch_hash, branch_preimage, hash_many, leaf_hash, leaf_preimage, value_from_limbs,
+    value_hash, value_limbs, value_preimage, Hash, Key, Preimage,
 };
 use crate::smt::proof::{SiblingNode, UpdateKind, UpdateProof};
 use crate::smt::store::{Node, NodeReader, NodeStore};
@@ -23,7 +25,7 @@ enum Terminal {
 pub struct StateTree<S> {
     store: S,
     root: Hash,
-    pending: HashMap<Hash, Node>,
+    pending: HashMap<Hash, Node, NodeHashBuilder>,
 }
 
 impl<S: NodeStore> StateTree<S> {
@@ -33,7 +35,7 @@ impl<S: NodeStore> StateTree<S> {
         Ok(Self {
             store,
             root,
-            pending: HashMap::new(),
+            pending: HashMap::default(),
         })
     }
 
@@ -52,7 +54,7 @@ impl<S: NodeReader> StateTree<S> {
         Self {
             store,
             root,
-            pending: HashMap::new(),
+            pending: HashMap::default(),
         }
     }
 
@@ -248,7 +250,7 @@ struct BatchOp {
     value_hash: Option<Hash>,
 }
 
-/// A rebuilt subtree.
+/// A rebuilt subtree, its new nodes not hashed yet.
 enum Sub {
     Empty,
     /// A single leaf, not yet placed (its depth decides its remaining key).
@@ -257,9 +259,24 @@ enum Sub {
         value_hash: Hash,
     },
     /// A branch built by this batch.
-    Branch(Hash),
+    Branch(Box<NewBranch>),
     /// An untouched node of the old tree, leaf or branch.
     Existing(Hash),
+}
+
+/// A child of a new branch.
+enum Child {
+    /// An old node (or zero for an empty side).
+    Known(Hash),
+    /// A new leaf, placed.
+    Leaf { rkey: Key, value_hash: Hash },
+    /// A new branch.
+    Branch(Box<NewBranch>),
+}
+
+struct NewBranch {
+    left: Child,
+    right: Child,
 }
 
 /// Batches of this many writes or more are split across threads.
@@ -269,69 +286,156 @@ impl<S: NodeReader> StateTree<S> {
     /// Applies many writes at once (later writes to a key win), sharing the hashing of common
     /// path nodes and using all cores. Gives the same root as [`StateTree::apply`]; produces no
     /// proofs. Returns the new root.
+    ///
+    /// Two passes: the first walks the old tree (reads in parallel) and shapes the new nodes
+    /// without hashing them; the second hashes them by height, all nodes of one height at once
+    /// ([`hash_many`]: several permutations per instruction where the CPU allows, all cores).
     pub fn apply_batch(&mut self, writes: &[(Key, U256)]) -> Result<Hash> {
         use rayon::prelude::*;
-        let mut last: HashMap<Key, U256> = HashMap::with_capacity(writes.len());
-        for &(k, v) in writes {
-            last.insert(k, v);
-        }
-        let mut ops: Vec<(([u64; 4], Key), U256)> = last
-            .into_iter()
-            .map(|(k, v)| ((k.path_order(), k), v))
-            .collect();
-        ops.par_sort_unstable_by(|a, b| a.0 .0.cmp(&b.0 .0));
-        let hashed: Vec<(BatchOp, Option<(Hash, Node)>)> = ops
+        // Sorted by path, the last write to a key wins.
+        let mut ops: Vec<([u64; 4], usize)> = writes
             .par_iter()
-            .map(|&((_, key), v)| {
-                if v.is_zero() {
-                    (
-                        BatchOp {
-                            key,
-                            value_hash: None,
-                        },
-                        None,
-                    )
-                } else {
-                    let limbs = value_limbs(v);
-                    let vh = value_hash(&limbs);
-                    (
-                        BatchOp {
-                            key,
-                            value_hash: Some(vh),
-                        },
-                        Some((vh, Node::Value(limbs))),
-                    )
-                }
+            .enumerate()
+            .map(|(i, (k, _))| (k.path_order(), i))
+            .collect();
+        ops.par_sort_unstable();
+        ops.dedup_by(|later, earlier| {
+            // `dedup_by` keeps the first of a run; move the later index into it.
+            if later.0 == earlier.0 {
+                earlier.1 = later.1;
+                true
+            } else {
+                false
+            }
+        });
+        let values: Vec<Option<[Goldilocks; 8]>> = ops
+            .iter()
+            .map(|&(_, i)| {
+                let v = writes[i].1;
+                (!v.is_zero()).then(|| value_limbs(v))
             })
             .collect();
-        let out = Mutex::new(Vec::with_capacity(hashed.len() * 4));
-        let ops: Vec<BatchOp> = hashed.iter().map(|(o, _)| *o).collect();
-        out.lock()
-            .expect("lock")
-            .extend(hashed.into_iter().filter_map(|(_, n)| n));
-        let ctx = BatchCtx {
-            tree: self,
-            out: &out,
-        };
+        let preimages: Vec<Preimage> = values.iter().flatten().map(value_preimage).collect();
+        let mut value_hashes = hash_many(&preimages).into_iter();
+        let mut out: Vec<(Hash, Node)> = Vec::with_capacity(ops.len() * 12);
+        let ops: Vec<BatchOp> = ops
+            .iter()
+            .zip(&values)
+            .map(|(&(_, i), limbs)| BatchOp {
+                key: writes[i].0,
+                value_hash: limbs.map(|l| {
+                    let vh = value_hashes.next().expect("one hash per value");
+                    out.push((vh, Node::Value(l)));
+                    vh
+                }),
+            })
+            .collect();
+        let ctx = BatchCtx { tree: self };
         let sub = ctx.update(self.root, 0, &ops)?;
-        let root = ctx.materialize(sub, 0)?;
-        let created = out.into_inner().expect("lock");
-        self.pending.extend(created);
+        let root = hash_new_nodes(materialize(sub, 0), &mut out);
+        self.pending.reserve(out.len());
+        self.pending.extend(out);
         self.root = root;
         Ok(root)
     }
 }
 
+/// A new node in the flattened list: a leaf, or a branch whose children are old hashes or
+/// earlier entries of the list.
+enum Flat {
+    Leaf { rkey: Key, value_hash: Hash },
+    Branch { left: FlatRef, right: FlatRef },
+}
+
+#[derive(Copy, Clone)]
+enum FlatRef {
+    Known(Hash),
+    New(u32),
+}
+
+/// Appends the new nodes under `c` to `flat` (children first) with their heights above the
+/// lowest new node; returns the reference to `c` and its height.
+fn flatten(c: Child, flat: &mut Vec<Flat>, heights: &mut Vec<u16>) -> (FlatRef, u16) {
+    let (node, height) = match c {
+        Child::Known(h) => return (FlatRef::Known(h), 0),
+        Child::Leaf { rkey, value_hash } => (Flat::Leaf { rkey, value_hash }, 0),
+        Child::Branch(b) => {
+            let NewBranch { left, right } = *b;
+            let (l, hl) = flatten(left, flat, heights);
+            let (r, hr) = flatten(right, flat, heights);
+            (Flat::Branch { left: l, right: r }, hl.max(hr) + 1)
+        }
+    };
+    flat.push(node);
+    heights.push(height);
+    (FlatRef::New(flat.len() as u32 - 1), height)
+}
+
+/// Hashes the new nodes under `root` (every node of one height together), appends them to
+/// `out`, and returns the root's hash.
+fn hash_new_nodes(root: Child, out: &mut Vec<(Hash, Node)>) -> Hash {
+    let mut flat = Vec::new();
+    let mut heights = Vec::new();
+    let (root, _) = flatten(root, &mut flat, &mut heights);
+    let max = heights.iter().copied().max().unwrap_or(0) as usize;
+    let mut by_height: Vec<Vec<u32>> = vec![Vec::new(); max + 1];
+    for (i, &h) in heights.iter().enumerate() {
+        by_height[h as usize].push(i as u32);
+    }
+    let mut hashes = vec![Hash::ZERO; flat.len()];
+    let resolve = |r: FlatRef, hashes: &[Hash]| match r {
+        FlatRef::Known(h) => h,
+        FlatRef::New(i) => hashes[i as usize],
+    };
+    for level in &by_height {
+        // Children are all lower, so already hashed.
+        let preimages: Vec<Preimage> = level
+            .iter()
+            .map(|&i| match &flat[i as usize] {
+                Flat::Leaf { rkey, value_hash } => leaf_preimage(rkey, value_hash),
+                Flat::Branch { left, right } => {
+                    branch_preimage(&resolve(*left, &hashes), &resolve(*right, &hashes))
+                }
+            })
+            .collect();
+        for (&i, h) in level.iter().zip(hash_many(&preimages)) {
+            hashes[i as usize] = h;
+        }
+    }
+    out.extend(flat.iter().zip(&hashes).map(|(n, &h)| {
+        let node = match n {
+            Flat::Leaf { rkey, value_hash } => Node::Leaf {
+                rkey: *rkey,
+                value_hash: *value_hash,
+            },
+            Flat::Branch { left, right } => Node::Branch {
+                left: resolve(*left, &hashes),
+                right: resolve(*right, &hashes),
+            },
+        };
+        (h, node)
+    }));
+    resolve(root, &hashes)
+}
+
+/// A rebuilt subtree placed at `depth`, as a child of a new branch (or the root).
+fn materialize(sub: Sub, depth: usize) -> Child {
+    match sub {
+        Sub::Empty => Child::Known(Hash::ZERO),
+        Sub::Existing(h) => Child::Known(h),
+        Sub::Branch(b) => Child::Branch(b),
+        Sub::Leaf { key, value_hash } => Child::Leaf {
+            rkey: key.remove_bits(depth),
+            value_hash,
+        },
+    }
+}
+
 struct BatchCtx<'a, S> {
     tree: &'a StateTree<S>,
-    out: &'a Mutex<Vec<(Hash, Node)>>,
 }
 
 impl<S: NodeReader> BatchCtx<'_, S> {
-    fn emit(&self, h: Hash, n: Node) {
-        self.out.lock().expect("lock").push((h, n));
-    }
-
     fn both<A: Send, B: Send>(
         &self,
         n: usize,
@@ -346,10 +450,7 @@ impl<S: NodeReader> BatchCtx<'_, S> {
     }
 
     /// The subtree at `cur` (depth `depth`) after `ops`, which all lie under it.
-    fn update(&self, cur: Hash, depth: usize, ops: &[BatchOp]) -> Result<Sub>
-    where
-        S: NodeReader,
-    {
+    fn update(&self, cur: Hash, depth: usize, ops: &[BatchOp]) -> Result<Sub> {
         if ops.is_empty() {
             return Ok(if cur.is_zero() {
                 Sub::Empty
@@ -358,7 +459,7 @@ impl<S: NodeReader> BatchCtx<'_, S> {
             });
         }
         if cur.is_zero() {
-            return self.build(depth, ops);
+            return Ok(self.build(depth, ops));
         }
         match self.tree.batch_node(&cur)? {
             Node::Leaf { rkey, value_hash } => {
@@ -370,7 +471,7 @@ impl<S: NodeReader> BatchCtx<'_, S> {
                         }
                     })?;
                 if ops.iter().any(|o| o.key == full) {
-                    self.build(depth, ops)
+                    Ok(self.build(depth, ops))
                 } else {
                     let order = full.path_order();
                     let at = ops.partition_point(|o| o.key.path_order() < order);
@@ -381,7 +482,7 @@ impl<S: NodeReader> BatchCtx<'_, S> {
                         value_hash: Some(value_hash),
                     });
                     merged.extend_from_slice(&ops[at..]);
-                    self.build(depth, &merged)
+                    Ok(self.build(depth, &merged))
                 }
             }
             Node::Branch { left, right } => {
@@ -399,15 +500,15 @@ impl<S: NodeReader> BatchCtx<'_, S> {
     }
 
     /// A subtree from nothing but `ops` (sorted, distinct keys).
-    fn build(&self, depth: usize, ops: &[BatchOp]) -> Result<Sub> {
+    fn build(&self, depth: usize, ops: &[BatchOp]) -> Sub {
         let mut live = ops.iter().filter(|o| o.value_hash.is_some());
         match (live.next(), live.next()) {
-            (None, _) => return Ok(Sub::Empty),
+            (None, _) => return Sub::Empty,
             (Some(o), None) => {
-                return Ok(Sub::Leaf {
+                return Sub::Leaf {
                     key: o.key,
                     value_hash: o.value_hash.expect("live"),
-                })
+                }
             }
             _ => {}
         }
@@ -418,31 +519,15 @@ impl<S: NodeReader> BatchCtx<'_, S> {
             || self.build(depth + 1, l),
             || self.build(depth + 1, r),
         );
-        self.combine(a?, b?, depth, &ops[0].key)
+        branch(a, b, depth)
     }
 
     /// The node at `depth` over two rebuilt children; `probe` is any key under it.
     fn combine(&self, a: Sub, b: Sub, depth: usize, probe: &Key) -> Result<Sub> {
         match (a, b) {
-            (Sub::Empty, Sub::Empty) => Ok(Sub::Empty),
-            (leaf @ Sub::Leaf { .. }, Sub::Empty) | (Sub::Empty, leaf @ Sub::Leaf { .. }) => {
-                Ok(leaf)
-            }
             (Sub::Existing(h), Sub::Empty) => self.lone(h, 0, depth, probe),
             (Sub::Empty, Sub::Existing(h)) => self.lone(h, 1, depth, probe),
-            (a, b) => {
-                let ha = self.materialize(a, depth + 1)?;
-                let hb = self.materialize(b, depth + 1)?;
-                let h = branch_hash(&ha, &hb);
-                self.emit(
-                    h,
-                    Node::Branch {
-                        left: ha,
-                        right: hb,
-                    },
-                );
-                Ok(Sub::Branch(h))
-            }
+            (a, b) => Ok(branch(a, b, depth)),
         }
     }
 
@@ -463,29 +548,27 @@ impl<S: NodeReader> BatchCtx<'_, S> {
                 Ok(Sub::Leaf { key, value_hash })
             }
             _ => {
+                let old = Child::Known(h);
+                let empty = Child::Known(Hash::ZERO);
                 let (left, right) = if side == 0 {
-                    (h, Hash::ZERO)
+                    (old, empty)
                 } else {
-                    (Hash::ZERO, h)
+                    (empty, old)
                 };
-                let p = branch_hash(&left, &right);
-                self.emit(p, Node::Branch { left, right });
-                Ok(Sub::Branch(p))
+                Ok(Sub::Branch(Box::new(NewBranch { left, right })))
             }
         }
     }
+}
 
-    /// The hash of a rebuilt subtree placed at `depth`.
-    fn materialize(&self, sub: Sub, depth: usize) -> Result<Hash> {
-        Ok(match sub {
-            Sub::Empty => Hash::ZERO,
-            Sub::Branch(h) | Sub::Existing(h) => h,
-            Sub::Leaf { key, value_hash } => {
-                let rkey = key.remove_bits(depth);
-                let h = leaf_hash(&rkey, &value_hash);
-                self.emit(h, Node::Leaf { rkey, value_hash });
-                h
-            }
-        })
+/// The node at `depth` over two rebuilt children, neither an old node beside an empty side.
+fn branch(a: Sub, b: Sub, depth: usize) -> Sub {
+    match (a, b) {
+        (Sub::Empty, Sub::Empty) => Sub::Empty,
+        (leaf @ Sub::Leaf { .. }, Sub::Empty) | (Sub::Empty, leaf @ Sub::Leaf { .. }) => leaf,
+        (a, b) => Sub::Branch(Box::new(NewBranch {
+            left: materialize(a, depth + 1),
+            right: materialize(b, depth + 1),
+        })),
     }
 }
