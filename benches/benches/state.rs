@@ -2,7 +2,8 @@
 //! committed), and a genesis of 100k accounts.
 //!
 //! `cargo bench -p zknode-benches --bench state`; `ZKNODE_BENCH_TREE_LEAVES` changes the tree
-//! size (default 1,000,000).
+//! size (default 1,000,000), `ZKNODE_BENCH_NODE_CACHE_MB` the store's in-process node cache
+//! (default: the store's default; 0 turns it off).
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -13,6 +14,16 @@ use ruint::aliases::U256;
 use zknode_kernels::Goldilocks;
 use zknode_state::genesis::{self, GenesisAccount, Number};
 use zknode_state::{Hash, RocksStore, StateTree};
+
+fn open_store(path: &std::path::Path) -> RocksStore {
+    match std::env::var("ZKNODE_BENCH_NODE_CACHE_MB")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+    {
+        Some(mb) => RocksStore::open_with_cache(path, mb << 20).unwrap(),
+        None => RocksStore::open(path).unwrap(),
+    }
+}
 
 fn random_key(rng: &mut impl Rng) -> Hash {
     Hash(std::array::from_fn(|_| Goldilocks::new(rng.gen())))
@@ -33,7 +44,7 @@ fn fixture() -> &'static Fixture {
             .and_then(|s| s.parse().ok())
             .unwrap_or(1_000_000);
         let dir = tempfile::tempdir().unwrap();
-        let store = RocksStore::open(dir.path()).unwrap();
+        let store = open_store(dir.path());
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let keys: Vec<Hash> = (0..n).map(|_| random_key(&mut rng)).collect();
         let t = Instant::now();
@@ -112,7 +123,7 @@ fn genesis_100k(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let dir = tempfile::tempdir().unwrap();
-                let store = RocksStore::open(dir.path()).unwrap();
+                let store = open_store(dir.path());
                 let t = Instant::now();
                 let mut tree = StateTree::open(&store).unwrap();
                 genesis::apply(&mut tree, &accounts).unwrap();
