@@ -363,3 +363,140 @@ fn writes_without_proofs_reach_the_same_root_and_prove_later() {
     assert_eq!(ops, with.ops);
     assert_eq!(tree.root(), with.new_state_root);
 }
+
+#[test]
+fn a_forced_batch_opens_its_own_block() {
+    let store = MemoryStore::new();
+    let tree = genesis(&store, 2, &[]);
+    let mut forced = ctx();
+    forced.forced_block_hash_l1 = B256::repeat_byte(0xfb);
+    let data = encode_batch(&[transfer(0, 0, addr(1), 5)]);
+    let (tree, res) = execute_batch(tree, &HashMap::<Hash, Bytes>::new(), &forced, &data).unwrap();
+    assert!(res.invalid_batch.is_none());
+    assert_eq!(res.blocks.len(), 1);
+    let b = &res.blocks[0];
+    assert_eq!(b.timestamp, forced.timestamp_limit);
+    assert_eq!(b.global_exit_root, forced.l1_info_root);
+    assert_eq!(b.block_hash_l1, forced.forced_block_hash_l1);
+    assert!(res.txs[0].outcome.as_ref().unwrap().success);
+    // The global exit root manager records the forced GER with the forced L1 block hash.
+    let slot = zknode_executor::system::mapping_slot(U256::from_be_bytes(forced.l1_info_root.0), 0);
+    let ger_manager = zknode_executor::system::GER_MANAGER_ADDRESS;
+    assert_eq!(
+        tree.get(&keys::storage_key(&ger_manager.0 .0, slot))
+            .unwrap(),
+        U256::from_be_bytes(forced.forced_block_hash_l1.0)
+    );
+    // A forced batch may not carry changeL2Block.
+    let data = encode_batch(&[block(1), transfer(0, 1, addr(1), 5)]);
+    let (_, res) = execute_batch(tree, &HashMap::<Hash, Bytes>::new(), &forced, &data).unwrap();
+    assert!(res.invalid_batch.unwrap().contains("forced"));
+}
+
+#[test]
+fn l1_info_leaves_bring_global_exit_roots_in() {
+    use zknode_executor::hashes::{l1_info_leaf_hash, L1InfoLeaf};
+    let leaf = L1InfoLeaf {
+        global_exit_root: B256::repeat_byte(0x61),
+        block_hash: B256::repeat_byte(0x62),
+        timestamp: 5,
+        smt_proof: vec![B256::repeat_byte(0x63)],
+    };
+    // A two-leaf tree with our leaf at index 1.
+    let mut cat = [0u8; 64];
+    cat[..32].copy_from_slice(leaf.smt_proof[0].as_slice());
+    cat[32..].copy_from_slice(l1_info_leaf_hash(&leaf).as_slice());
+    let mut c = ctx();
+    c.l1_info_root = keccak256(cat);
+    c.l1_info.insert(1, leaf.clone());
+    let entries = |delta| {
+        encode_batch(&[BatchEntry::ChangeL2Block(ChangeL2Block {
+            delta_timestamp: delta,
+            index_l1_info_tree: 1,
+        })])
+    };
+    let store = MemoryStore::new();
+    let (tree, res) = execute_batch(
+        genesis(&store, 1, &[]),
+        &HashMap::<Hash, Bytes>::new(),
+        &c,
+        &entries(10),
+    )
+    .unwrap();
+    assert!(res.invalid_batch.is_none());
+    assert_eq!(res.blocks[0].global_exit_root, leaf.global_exit_root);
+    assert_eq!(res.blocks[0].block_hash_l1, leaf.block_hash);
+    let slot =
+        zknode_executor::system::mapping_slot(U256::from_be_bytes(leaf.global_exit_root.0), 0);
+    let ger_manager = zknode_executor::system::GER_MANAGER_ADDRESS;
+    assert_eq!(
+        tree.get(&keys::storage_key(&ger_manager.0 .0, slot))
+            .unwrap(),
+        U256::from_be_bytes(leaf.block_hash.0)
+    );
+    // A block older than the L1 leaf makes the batch invalid.
+    let store = MemoryStore::new();
+    let (_, res) = execute_batch(
+        genesis(&store, 1, &[]),
+        &HashMap::<Hash, Bytes>::new(),
+        &c,
+        &entries(4),
+    )
+    .unwrap();
+    assert!(res.invalid_batch.unwrap().contains("before L1 info leaf"));
+    // A leaf that does not prove against the root is refused, and so is a missing one.
+    let mut bad = c.clone();
+    bad.l1_info.get_mut(&1).unwrap().block_hash = B256::repeat_byte(0x99);
+    let store = MemoryStore::new();
+    let err = execute_batch(
+        genesis(&store, 1, &[]),
+        &HashMap::<Hash, Bytes>::new(),
+        &bad,
+        &entries(10),
+    )
+    .err()
+    .expect("an error");
+    assert!(err.to_string().contains("does not verify"), "{err}");
+    bad.l1_info.clear();
+    let store = MemoryStore::new();
+    let err = execute_batch(
+        genesis(&store, 1, &[]),
+        &HashMap::<Hash, Bytes>::new(),
+        &bad,
+        &entries(10),
+    )
+    .err()
+    .expect("an error");
+    assert!(err.to_string().contains("does not provide"), "{err}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+    /// Whatever the batch data, execution ends in a result (never a panic), and an invalid batch
+    /// leaves the root where it was.
+    #[test]
+    fn damaged_batches_execute_without_panicking(
+        at in proptest::prelude::any::<proptest::sample::Index>(),
+        byte in proptest::prelude::any::<u8>(),
+        cut in proptest::prelude::any::<bool>(),
+    ) {
+        let mut data = encode_batch(&[block(1), transfer(0, 0, addr(1), 5), transfer(1, 0, addr(0), 1)]);
+        let i = at.index(data.len());
+        if cut { data.truncate(i) } else { data[i] = byte }
+        let store = MemoryStore::new();
+        let tree = genesis(&store, 2, &[]);
+        let old = tree.root();
+        match execute_batch(tree, &HashMap::<Hash, Bytes>::new(), &ctx(), &data) {
+            Ok((_, res)) => {
+                if res.invalid_batch.is_some() {
+                    proptest::prop_assert_eq!(res.new_state_root, old);
+                }
+            }
+            // A damaged changeL2Block may name an L1 info leaf the context lacks: the caller
+            // must supply it, and is told which.
+            Err(zknode_executor::ExecError::MissingL1Info(_)) => {}
+            Err(e) => proptest::prop_assert!(false, "unexpected error: {e}"),
+        }
+    }
+}
