@@ -7,6 +7,10 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::context_interface::result::{EVMError, ExecutionResult, Output};
+use revm::interpreter::interpreter_types::{InterpreterTypes, StackTr};
+use revm::interpreter::{
+    Instruction, InstructionContext, InstructionExecResult, InstructionResult,
+};
 use revm::primitives::hardfork::SpecId;
 use revm::primitives::{Address, Bytes, Log, TxKind, B256};
 use revm::{Context, ExecuteEvm, MainBuilder, MainContext};
@@ -196,7 +200,10 @@ pub fn execute_batch<'c, S: NodeReader>(
     let db = StateDb::new(tree, codes);
     let mut cfg = CfgEnv::new_with_spec(SpecId::BERLIN);
     cfg.chain_id = ctx.chain_id;
-    let evm = Context::mainnet().with_db(db).with_cfg(cfg).build_mainnet();
+    let mut evm = Context::mainnet().with_db(db).with_cfg(cfg).build_mainnet();
+    // Fork 12 is Berlin plus PUSH0 (EIP-3855).
+    evm.instruction
+        .insert_instruction(0x5f, Instruction::new(push0), 2);
     let mut run = Run {
         ctx,
         evm,
@@ -649,6 +656,17 @@ impl<'c, S: NodeReader> Run<'c, S> {
         });
         self.txs.push(result);
         Ok(success)
+    }
+}
+
+/// PUSH0: pushes a zero word (EIP-3855), which revm gates behind Shanghai.
+fn push0<H: ?Sized, W: InterpreterTypes>(
+    ctx: InstructionContext<'_, H, W>,
+) -> InstructionExecResult {
+    if ctx.interpreter.stack.push(revm::primitives::U256::ZERO) {
+        Ok(())
+    } else {
+        Err(InstructionResult::StackOverflow)
     }
 }
 

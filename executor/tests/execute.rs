@@ -500,3 +500,37 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn push0_is_available_as_on_fork_12() {
+    // PUSH1 0x2a PUSH0 SSTORE STOP: slot 0 = 42.
+    let code = vec![0x60, 0x2a, 0x5f, 0x55, 0x00];
+    let c = Address::repeat_byte(0xcc);
+    let store = MemoryStore::new();
+    let tree = genesis(&store, 1, &[(c, code.clone())]);
+    let codes: HashMap<Hash, Bytes> = [(keys::hash_bytecode(&code), Bytes::from(code))]
+        .into_iter()
+        .collect();
+    let call = BatchEntry::Tx(Box::new(
+        RawTx::new(
+            0,
+            U256::from(GWEI),
+            100_000,
+            Some(c),
+            U256::ZERO,
+            Bytes::new(),
+            Some(CHAIN),
+        )
+        .sign(&key(0)),
+    ));
+    let (tree, res) = run(tree, &codes, &[block(1), call]);
+    assert!(
+        res.txs[0].outcome.as_ref().unwrap().success,
+        "{:?}",
+        res.txs[0].outcome
+    );
+    assert_eq!(
+        tree.get(&keys::storage_key(&c.0 .0, U256::ZERO)).unwrap(),
+        U256::from(42)
+    );
+}
