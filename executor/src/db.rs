@@ -177,9 +177,9 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
             .or_insert((old, value));
     }
 
-    /// Reads the balance, nonce and code of `addrs` that are not cached yet, in parallel.
+    /// Reads the balance, nonce and code of `addrs` that are not cached yet, all at once (each
+    /// tree node on their paths read and checked once, see [`StateTree::get_many`]).
     pub fn prefetch(&mut self, addrs: &[Address]) -> Result<(), StateError> {
-        use rayon::prelude::*;
         let mut want: Vec<Address> = addrs
             .iter()
             .filter(|a| !self.accounts.contains_key(*a))
@@ -187,24 +187,48 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
             .collect();
         want.sort_unstable();
         want.dedup();
-        let loaded: Vec<(Address, Cached)> = want
-            .par_iter()
-            .map(|a| Ok((*a, self.load(*a)?)))
-            .collect::<Result<_, StateError>>()?;
-        self.accounts.extend(loaded);
+        let leaf_keys: Vec<Hash> = want
+            .iter()
+            .flat_map(|a| {
+                let k = addr(a);
+                [
+                    keys::balance_key(&k),
+                    keys::nonce_key(&k),
+                    keys::code_key(&k),
+                ]
+            })
+            .collect();
+        let values = self.tree.get_many(&leaf_keys)?;
+        for (a, v) in want.iter().zip(values.chunks_exact(3)) {
+            let c = self.account_from(*a, v[0], v[1], v[2])?;
+            self.accounts.insert(*a, c);
+        }
         Ok(())
     }
 
     fn load(&self, a: Address) -> Result<Cached, StateError> {
         let k = addr(&a);
-        let balance = self.tree.get(&keys::balance_key(&k))?;
-        let nonce_v = self.tree.get(&keys::nonce_key(&k))?;
+        self.account_from(
+            a,
+            self.tree.get(&keys::balance_key(&k))?,
+            self.tree.get(&keys::nonce_key(&k))?,
+            self.tree.get(&keys::code_key(&k))?,
+        )
+    }
+
+    /// An account from its balance, nonce and code-hash leaves.
+    fn account_from(
+        &self,
+        a: Address,
+        balance: U256,
+        nonce_v: U256,
+        h: U256,
+    ) -> Result<Cached, StateError> {
         let nonce = u64::try_from(nonce_v).map_err(|_| StateError::Overflow {
             address: a,
             what: "nonce",
             value: nonce_v,
         })?;
-        let h = self.tree.get(&keys::code_key(&k))?;
         let code_hash = Hash::from_u256(h).ok_or_else(|| {
             StateError::Tree(zknode_state::Error::CorruptNode {
                 hash: self.tree.root(),

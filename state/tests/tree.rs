@@ -240,3 +240,71 @@ fn store_get(s: &MemoryStore, h: &Hash) -> Option<Node> {
     use zknode_state::NodeReader;
     s.get(h).unwrap()
 }
+
+mod get_many {
+    use super::*;
+    use zknode_state::NodeReader;
+
+    fn small_key(i: u64) -> Hash {
+        pool_key((i % 200) as u8)
+    }
+
+    fn node_of(store: &MemoryStore, h: &Hash) -> Node {
+        store.get(h).unwrap().expect("node present")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// `get_many` gives what `get` gives for each key: present, absent, repeated, any order.
+        #[test]
+        fn equals_get_one_by_one(
+            writes in proptest::collection::vec((0u64..40, 0u64..4), 0..48),
+            probes in proptest::collection::vec(0u64..48, 0..40),
+        ) {
+            let store = MemoryStore::new();
+            let mut tree = StateTree::open(&store).unwrap();
+            for (k, v) in &writes {
+                tree.set(small_key(*k), U256::from(*v)).unwrap();
+            }
+            let keys: Vec<Hash> = probes.iter().map(|k| small_key(*k)).collect();
+            let many = tree.get_many(&keys).unwrap();
+            for (k, v) in keys.iter().zip(&many) {
+                prop_assert_eq!(*v, tree.get(k).unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn a_corrupt_node_on_any_path_is_reported() {
+        let store = MemoryStore::new();
+        let mut tree = StateTree::open(&store).unwrap();
+        for k in 0..32 {
+            tree.set(small_key(k), U256::from(k + 1)).unwrap();
+        }
+        tree.commit().unwrap();
+        let keys: Vec<Hash> = (0..32).map(small_key).collect();
+        assert!(tree.get_many(&keys).is_ok());
+        // Swap one leaf's value hash for another's: the leaf no longer hashes to its name.
+        let root = tree.root();
+        let mut h = root;
+        let leaf = loop {
+            match node_of(&store, &h) {
+                Node::Branch { left, right } => h = if left.is_zero() { right } else { left },
+                n => break n,
+            }
+        };
+        let Node::Leaf { rkey, .. } = leaf else {
+            panic!("a leaf")
+        };
+        store.insert(
+            h,
+            Node::Leaf {
+                rkey,
+                value_hash: Hash::ZERO,
+            },
+        );
+        let err = tree.get_many(&keys).unwrap_err();
+        assert!(err.to_string().contains("does not hash"), "{err}");
+    }
+}

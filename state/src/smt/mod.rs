@@ -3,5 +3,6 @@
 pub mod cache;
 pub mod hash;
 pub mod proof;
+mod read;
 pub mod store;
 pub mod tree;

@@ -71,7 +71,7 @@ impl<S: NodeReader> StateTree<S> {
         self.pending.len()
     }
 
-    fn node(&self, h: &Hash) -> Result<Node> {
+    pub(crate) fn node(&self, h: &Hash) -> Result<Node> {
         if let Some(n) = self.pending.get(h) {
             return Ok(*n);
         }
