@@ -68,10 +68,21 @@ struct Cached {
     /// Poseidon bytecode hash (zero: no code).
     code_hash: Hash,
     code: Option<Bytes>,
+    /// Tree keys of the balance, nonce and code-hash leaves.
+    keys: [Hash; 3],
 }
 
 fn addr(a: &Address) -> keys::Address {
     a.0 .0
+}
+
+fn account_keys(a: &Address) -> [Hash; 3] {
+    let k = addr(a);
+    [
+        keys::balance_key(&k),
+        keys::nonce_key(&k),
+        keys::code_key(&k),
+    ]
 }
 
 /// One state-tree write of a batch, with the value it replaced.
@@ -187,32 +198,24 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
             .collect();
         want.sort_unstable();
         want.dedup();
-        let leaf_keys: Vec<Hash> = want
-            .iter()
-            .flat_map(|a| {
-                let k = addr(a);
-                [
-                    keys::balance_key(&k),
-                    keys::nonce_key(&k),
-                    keys::code_key(&k),
-                ]
-            })
-            .collect();
-        let values = self.tree.get_many(&leaf_keys)?;
-        for (a, v) in want.iter().zip(values.chunks_exact(3)) {
-            let c = self.account_from(*a, v[0], v[1], v[2])?;
+        let leaf_keys: Vec<[Hash; 3]> = want.iter().map(account_keys).collect();
+        let flat: Vec<Hash> = leaf_keys.iter().flatten().copied().collect();
+        let values = self.tree.get_many(&flat)?;
+        for ((a, k), v) in want.iter().zip(leaf_keys).zip(values.chunks_exact(3)) {
+            let c = self.account_from(*a, k, v[0], v[1], v[2])?;
             self.accounts.insert(*a, c);
         }
         Ok(())
     }
 
     fn load(&self, a: Address) -> Result<Cached, StateError> {
-        let k = addr(&a);
+        let k = account_keys(&a);
         self.account_from(
             a,
-            self.tree.get(&keys::balance_key(&k))?,
-            self.tree.get(&keys::nonce_key(&k))?,
-            self.tree.get(&keys::code_key(&k))?,
+            k,
+            self.tree.get(&k[0])?,
+            self.tree.get(&k[1])?,
+            self.tree.get(&k[2])?,
         )
     }
 
@@ -220,6 +223,7 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
     fn account_from(
         &self,
         a: Address,
+        keys: [Hash; 3],
         balance: U256,
         nonce_v: U256,
         h: U256,
@@ -250,6 +254,7 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
             )
         };
         Ok(Cached {
+            keys,
             balance,
             nonce,
             code_hash,
@@ -310,23 +315,19 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
             let mut new = old.clone();
             new.balance = acc.info.balance;
             if old.balance != new.balance {
-                self.write(keys::balance_key(&k), old.balance, new.balance);
+                self.write(old.keys[0], old.balance, new.balance);
             }
             // SELFDESTRUCT on Polygon zkEVM is SENDALL: only the balance moves.
             if !acc.is_selfdestructed() {
                 new.nonce = acc.info.nonce;
                 if old.nonce != new.nonce {
-                    self.write(
-                        keys::nonce_key(&k),
-                        U256::from(old.nonce),
-                        U256::from(new.nonce),
-                    );
+                    self.write(old.keys[1], U256::from(old.nonce), U256::from(new.nonce));
                 }
                 if old.code.is_none() {
                     if let Some(code) = acc.info.code.as_ref().map(|c| c.original_bytes()) {
                         if !code.is_empty() {
                             let h = keys::hash_bytecode(&code);
-                            self.write(keys::code_key(&k), U256::ZERO, h.to_u256());
+                            self.write(old.keys[2], U256::ZERO, h.to_u256());
                             self.write(
                                 keys::code_length_key(&k),
                                 U256::ZERO,

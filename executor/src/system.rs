@@ -89,7 +89,38 @@ pub fn header_key(p: HeaderParam) -> Key {
 /// The key of a per-transaction field (`TxHash`, `TxStatus`, `TxCumulativeGasUsed`,
 /// `TxEffectivePercentage`).
 pub fn tx_key(tx_index: u64, kind: BlockInfoLeaf) -> Key {
-    info_key(tx_index, kind, zero_capacity())
+    // The keys of the first transactions of a block recur in every block: derive them once.
+    const MEMO: u64 = 4096;
+    static KEYS: std::sync::OnceLock<std::sync::RwLock<Vec<[Key; 4]>>> = std::sync::OnceLock::new();
+    let slot = match kind {
+        BlockInfoLeaf::TxHash => 0,
+        BlockInfoLeaf::TxStatus => 1,
+        BlockInfoLeaf::TxCumulativeGasUsed => 2,
+        BlockInfoLeaf::TxEffectivePercentage => 3,
+        _ => return info_key(tx_index, kind, zero_capacity()),
+    };
+    if tx_index >= MEMO {
+        return info_key(tx_index, kind, zero_capacity());
+    }
+    let memo = KEYS.get_or_init(Default::default);
+    let i = tx_index as usize;
+    if let Some(k) = memo.read().expect("lock").get(i) {
+        return k[slot];
+    }
+    let mut w = memo.write().expect("lock");
+    while w.len() <= i {
+        let n = w.len() as u64;
+        w.push(
+            [
+                BlockInfoLeaf::TxHash,
+                BlockInfoLeaf::TxStatus,
+                BlockInfoLeaf::TxCumulativeGasUsed,
+                BlockInfoLeaf::TxEffectivePercentage,
+            ]
+            .map(|k| info_key(n, k, zero_capacity())),
+        );
+    }
+    w[i][slot]
 }
 
 /// The key of log `log_index` (counted through the block) of transaction `tx_index`.
@@ -105,4 +136,23 @@ pub fn log_value(data: &[u8], topics: &[revm::primitives::B256]) -> U256 {
         b.extend_from_slice(t.as_slice());
     }
     zknode_state::keys::hash_bytecode(&b).to_u256()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memoized_tx_keys_equal_derived_ones() {
+        for i in [0u64, 1, 7, 4095, 4096, 10_000] {
+            for k in [
+                BlockInfoLeaf::TxHash,
+                BlockInfoLeaf::TxStatus,
+                BlockInfoLeaf::TxCumulativeGasUsed,
+                BlockInfoLeaf::TxEffectivePercentage,
+            ] {
+                assert_eq!(tx_key(i, k), info_key(i, k, zero_capacity()));
+            }
+        }
+    }
 }
