@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
 use ruint::aliases::U256;
 use zknode_kernels::Goldilocks;
@@ -36,9 +36,10 @@ struct Fixture {
 }
 
 /// A RocksDB tree with `ZKNODE_BENCH_TREE_LEAVES` leaves, built once.
+static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+
 fn fixture() -> &'static Fixture {
-    static F: OnceLock<Fixture> = OnceLock::new();
-    F.get_or_init(|| {
+    FIXTURE.get_or_init(|| {
         let n: usize = std::env::var("ZKNODE_BENCH_TREE_LEAVES")
             .ok()
             .and_then(|s| s.parse().ok())
@@ -136,4 +137,15 @@ fn genesis_100k(c: &mut Criterion) {
 }
 
 criterion_group!(benches, batched_updates, genesis_100k);
-criterion_main!(benches);
+
+// `criterion_main!` plus removing the fixture's database: it lives in a static, whose `TempDir`
+// is never dropped, and each run would otherwise leave about 2 GB behind.
+fn main() {
+    benches();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
+    if let Some(f) = FIXTURE.get() {
+        let _ = std::fs::remove_dir_all(f._dir.path());
+    }
+}
