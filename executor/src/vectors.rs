@@ -92,34 +92,14 @@ fn num(n: &Number) -> Result<U256, String> {
 
 /// Runs every vector of a processor vector file's text.
 pub fn run(text: &str) -> Result<Vec<Outcome>, String> {
-    let items: Vec<serde_json::Value> =
-        serde_json::from_str(text).map_err(|e| format!("vector file is not a JSON array: {e}"))?;
-    Ok(items
-        .into_iter()
-        .enumerate()
-        .map(|(index, v)| {
-            let r = serde_json::from_value::<Vector>(v)
-                .map_err(|e| e.to_string())
-                .and_then(|v| one(&v));
-            match r {
-                Ok(Ok(detail)) => Outcome {
-                    index,
-                    passed: true,
-                    detail,
-                },
-                Ok(Err(detail)) => Outcome {
-                    index,
-                    passed: false,
-                    detail,
-                },
-                Err(e) => Outcome {
-                    index,
-                    passed: false,
-                    detail: format!("malformed vector: {e}"),
-                },
-            }
+    zknode_state::vectors::run_each(text, |v| {
+        let v: Vector = serde_json::from_value(v).map_err(|e| e.to_string())?;
+        Ok::<_, String>(match one(&v)? {
+            Ok(detail) => (true, detail),
+            Err(detail) => (false, detail),
         })
-        .collect())
+    })
+    .map_err(|e| e.to_string())
 }
 
 fn check(diffs: &mut Vec<String>, what: &str, got: String, expected: String) {

@@ -44,30 +44,36 @@ pub enum Format {
 
 /// Runs every vector of a file's text.
 pub fn run(format: Format, text: &str) -> Result<Vec<Outcome>> {
+    run_each(text, |v| match format {
+        Format::SmtRaw => typed(v).and_then(|v| raw(&v)),
+        Format::SmtGenesis => typed(v).and_then(|v| genesis_root(&v)),
+        Format::SmtKey => typed(v).and_then(|v| key(&v)),
+        Format::SmtHashBytecode => typed(v).and_then(|v| bytecode(&v)),
+    })
+}
+
+/// Runs `one` on each vector of a JSON array: `Ok((passed, detail))`, or `Err` for a malformed
+/// vector (which fails with its reason). A text that is not a JSON array is an error.
+pub fn run_each<E: std::fmt::Display>(
+    text: &str,
+    one: impl Fn(serde_json::Value) -> std::result::Result<(bool, String), E>,
+) -> Result<Vec<Outcome>> {
     let items: Vec<serde_json::Value> = serde_json::from_str(text)
         .map_err(|e| Error::InvalidInput(format!("vector file is not a JSON array: {e}")))?;
     Ok(items
         .into_iter()
         .enumerate()
-        .map(|(index, v)| {
-            let r = match format {
-                Format::SmtRaw => typed(v).and_then(|v| raw(&v)),
-                Format::SmtGenesis => typed(v).and_then(|v| genesis_root(&v)),
-                Format::SmtKey => typed(v).and_then(|v| key(&v)),
-                Format::SmtHashBytecode => typed(v).and_then(|v| bytecode(&v)),
-            };
-            match r {
-                Ok((passed, detail)) => Outcome {
-                    index,
-                    passed,
-                    detail,
-                },
-                Err(e) => Outcome {
-                    index,
-                    passed: false,
-                    detail: format!("malformed vector: {e}"),
-                },
-            }
+        .map(|(index, v)| match one(v) {
+            Ok((passed, detail)) => Outcome {
+                index,
+                passed,
+                detail,
+            },
+            Err(e) => Outcome {
+                index,
+                passed: false,
+                detail: format!("malformed vector: {e}"),
+            },
         })
         .collect())
 }
