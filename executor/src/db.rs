@@ -32,12 +32,25 @@ use crate::system::{mapping_slot, STATE_ROOT_SLOT, SYSTEM_ADDRESS};
 
 /// Where contract bytecode is found by its Poseidon hash (the tree holds only the hash).
 pub trait CodeSource: Sync {
-    fn code(&self, hash: &Hash) -> Option<Bytes>;
+    fn code(&self, hash: &Hash) -> Result<Option<Bytes>, StateError>;
 }
 
 impl CodeSource for HashMap<Hash, Bytes> {
-    fn code(&self, hash: &Hash) -> Option<Bytes> {
-        self.get(hash).cloned()
+    fn code(&self, hash: &Hash) -> Result<Option<Bytes>, StateError> {
+        Ok(self.get(hash).cloned())
+    }
+}
+
+/// The node's code store: the `code` column of the state database.
+impl CodeSource for zknode_state::RocksStore {
+    fn code(&self, hash: &Hash) -> Result<Option<Bytes>, StateError> {
+        Ok(self.get_code(hash)?.map(Bytes::from))
+    }
+}
+
+impl<T: CodeSource> CodeSource for &T {
+    fn code(&self, hash: &Hash) -> Result<Option<Bytes>, StateError> {
+        (**self).code(hash)
     }
 }
 
@@ -242,16 +255,14 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
         let code = if code_hash.is_zero() {
             None
         } else {
-            Some(
-                self.new_code
-                    .get(&code_hash)
-                    .cloned()
-                    .or_else(|| self.codes.code(&code_hash))
-                    .ok_or(StateError::MissingCode {
-                        address: a,
-                        hash: code_hash,
-                    })?,
-            )
+            let code = match self.new_code.get(&code_hash) {
+                Some(c) => Some(c.clone()),
+                None => self.codes.code(&code_hash)?,
+            };
+            Some(code.ok_or(StateError::MissingCode {
+                address: a,
+                hash: code_hash,
+            })?)
         };
         Ok(Cached {
             keys,

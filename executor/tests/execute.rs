@@ -534,3 +534,102 @@ fn push0_is_available_as_on_fork_12() {
         U256::from(42)
     );
 }
+
+#[test]
+fn deployed_code_persists_in_rocksdb_and_runs_in_a_later_batch() {
+    use zknode_state::RocksStore;
+    let runtime = [0x60, 0x01, 0x60, 0x00, 0x55, 0x00]; // PUSH1 1 PUSH1 0 SSTORE STOP
+    let mut init = vec![0x65];
+    init.extend_from_slice(&runtime);
+    init.extend_from_slice(&[0x60, 0x00, 0x52, 0x60, 0x06, 0x60, 0x1a, 0xf3]);
+    let dir = tempfile::tempdir().unwrap();
+    let created;
+    {
+        let store = RocksStore::open(dir.path()).unwrap();
+        let mut tree = StateTree::open(&store).unwrap();
+        genesis::apply(
+            &mut tree,
+            &[GenesisAccount {
+                address: addr(0).to_string(),
+                balance: Some(Number::Str("10000000000000000000".into())),
+                nonce: None,
+                bytecode: None,
+                storage: None,
+            }],
+        )
+        .unwrap();
+        tree.commit().unwrap();
+        let deploy = BatchEntry::Tx(Box::new(
+            RawTx::new(
+                0,
+                U256::from(GWEI),
+                200_000,
+                None,
+                U256::ZERO,
+                Bytes::from(init),
+                Some(CHAIN),
+            )
+            .sign(&key(0)),
+        ));
+        let data = encode_batch(&[block(1), deploy]);
+        let tree = StateTree::open(&store).unwrap();
+        let (mut tree, res) = execute_batch(tree, &store, &ctx(), &data).unwrap();
+        created = res.txs[0]
+            .outcome
+            .as_ref()
+            .unwrap()
+            .contract_address
+            .unwrap();
+        // Code first, then the root that refers to it.
+        let codes: Vec<(Hash, &[u8])> = res.new_code.iter().map(|(h, c)| (*h, &c[..])).collect();
+        store.put_code(&codes).unwrap();
+        tree.commit().unwrap();
+    }
+    let store = RocksStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store
+            .get_code(&keys::hash_bytecode(&runtime))
+            .unwrap()
+            .unwrap(),
+        runtime
+    );
+    let call = BatchEntry::Tx(Box::new(
+        RawTx::new(
+            1,
+            U256::from(GWEI),
+            100_000,
+            Some(created),
+            U256::ZERO,
+            Bytes::new(),
+            Some(CHAIN),
+        )
+        .sign(&key(0)),
+    ));
+    let mut c = ctx();
+    c.timestamp_limit = 10;
+    let (tree, res) = execute_batch(
+        StateTree::open(&store).unwrap(),
+        &store,
+        &c,
+        &encode_batch(&[block(1), call.clone()]),
+    )
+    .unwrap();
+    assert!(res.txs[0].outcome.as_ref().unwrap().success);
+    assert_eq!(
+        tree.get(&keys::storage_key(&created.0 .0, U256::ZERO))
+            .unwrap(),
+        U256::from(1)
+    );
+
+    // Without its code the contract cannot run: a clear error, not a silent empty account.
+    let empty = HashMap::<Hash, Bytes>::new();
+    let err = execute_batch(
+        StateTree::open(&store).unwrap(),
+        &empty,
+        &c,
+        &encode_batch(&[block(1), call]),
+    )
+    .err()
+    .expect("missing code is an error");
+    assert!(err.to_string().contains("not in the code store"), "{err}");
+}

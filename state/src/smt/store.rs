@@ -181,6 +181,8 @@ pub struct RocksStore {
 
 const CF_NODES: &str = "smt_nodes";
 const CF_META: &str = "smt_meta";
+/// Contract bytecode by its Poseidon bytecode hash (the tree holds only the hash).
+const CF_CODE: &str = "code";
 const HEAD_KEY: &[u8] = b"head";
 
 /// The default bound of [`RocksStore`]'s in-process node cache: 256 MiB, about two million
@@ -234,6 +236,7 @@ impl RocksStore {
         let cfs = vec![
             rocksdb::ColumnFamilyDescriptor::new(CF_NODES, nodes_opts),
             rocksdb::ColumnFamilyDescriptor::new(CF_META, rocksdb::Options::default()),
+            rocksdb::ColumnFamilyDescriptor::new(CF_CODE, rocksdb::Options::default()),
         ];
         let db = rocksdb::DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| {
             Error::Storage(format!(
@@ -256,6 +259,38 @@ impl RocksStore {
         self.db
             .cf_handle(name)
             .ok_or_else(|| Error::Storage(format!("column family {name} is missing")))
+    }
+
+    /// Stores contract bytecode under its Poseidon bytecode hash (`keys::hash_bytecode`), all
+    /// or nothing. Write code before committing the root that refers to it: an interrupted
+    /// sequence then leaves unused code, never a root whose code is missing.
+    pub fn put_code(&self, codes: &[(Hash, &[u8])]) -> Result<()> {
+        let cf = self.cf(CF_CODE)?;
+        let mut batch = rocksdb::WriteBatch::default();
+        for (h, code) in codes {
+            batch.put_cf(cf, h.to_bytes(), code);
+        }
+        self.db
+            .write(batch)
+            .map_err(|e| Error::Storage(format!("storing {} bytecodes: {e}", codes.len())))
+    }
+
+    /// The bytecode with Poseidon bytecode hash `hash`, checked against it; `None` when absent.
+    pub fn get_code(&self, hash: &Hash) -> Result<Option<Vec<u8>>> {
+        let Some(code) = self
+            .db
+            .get_cf(self.cf(CF_CODE)?, hash.to_bytes())
+            .map_err(|e| Error::Storage(format!("reading bytecode {hash}: {e}")))?
+        else {
+            return Ok(None);
+        };
+        if crate::keys::hash_bytecode(&code) != *hash {
+            return Err(Error::CorruptNode {
+                hash: *hash,
+                reason: "stored bytecode does not hash to its key".into(),
+            });
+        }
+        Ok(Some(code))
     }
 
     /// Reads a node from the database, bypassing the cache.
