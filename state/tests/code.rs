@@ -13,7 +13,9 @@ fn code_round_trips_and_a_mislabelled_one_is_refused() {
         assert_eq!(store.get_code(&h).unwrap(), None);
         store.put_code(&[(h, &code[..])]).unwrap();
         // Stored under another code's hash: reading it back must fail, not return it.
-        store.put_code(&[(hash_bytecode(&[0x00]), &code[..])]).unwrap();
+        store
+            .put_code(&[(hash_bytecode(&[0x00]), &code[..])])
+            .unwrap();
     }
     let store = RocksStore::open(dir.path()).unwrap();
     assert_eq!(store.get_code(&h).unwrap(), Some(code));
