@@ -530,12 +530,13 @@ impl<'c, S: NodeReader> Run<'c, S> {
         let egp = tx.effective_gas_price();
         let skip = {
             let db = self.db();
+            let balance = db.balance(from)?;
             if db.nonce(from)? != tx.nonce {
                 Some(INVALID_NONCE)
             } else if U256::from(tx.gas_limit)
                 .checked_mul(egp)
                 .and_then(|c| c.checked_add(tx.value))
-                .is_none_or(|cost| cost > db.balance(from).unwrap_or_default())
+                .is_none_or(|cost| cost > balance)
             {
                 Some(INVALID_FUNDS)
             } else if db.code_len(from)? > 0 {
