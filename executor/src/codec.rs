@@ -52,7 +52,7 @@ pub struct RawTx {
     pub chain_id: Option<u64>,
     pub r: B256,
     pub s: B256,
-    /// 27 or 28 as written (0 and 1 are read as 27 and 28 when recovering).
+    /// 27 or 28 (anything else fails signature recovery, as in Polygon's prover).
     pub v: u8,
     /// Effective gas price = gasPrice · (percentage + 1) / 256.
     pub effective_percentage: u8,
@@ -269,8 +269,8 @@ impl RawTx {
     /// The sender the signature recovers to.
     pub fn recover_sender(&self) -> Result<Address, SignatureError> {
         let rec = match self.v {
-            27 | 0 => RecoveryId::Zero,
-            28 | 1 => RecoveryId::One,
+            27 => RecoveryId::Zero,
+            28 => RecoveryId::One,
             v => return Err(SignatureError::BadV(v)),
         };
         let r = U256::from_be_bytes(self.r.0);

@@ -328,8 +328,10 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
             if old.balance != new.balance {
                 self.write(old.keys[0], old.balance, new.balance);
             }
-            // SELFDESTRUCT on Polygon zkEVM is SENDALL: only the balance moves.
-            if !acc.is_selfdestructed() {
+            // SELFDESTRUCT on Polygon zkEVM is SENDALL: the account stays, with what the
+            // transaction wrote to it; only its balance moves (revm's view of it is kept for the
+            // rest of the transaction only). The code branch below only ever adds code.
+            {
                 new.nonce = acc.info.nonce;
                 if old.nonce != new.nonce {
                     self.write(old.keys[1], U256::from(old.nonce), U256::from(new.nonce));

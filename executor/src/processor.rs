@@ -363,6 +363,15 @@ impl<'c, S: NodeReader> Run<'c, S> {
     fn change_l2_block(&mut self, c: Option<&ChangeL2Block>) -> Result<Option<String>, ExecError> {
         let old_number = self.sys(U256::from(LAST_BLOCK_SLOT))?;
         let parent = self.db().root()?;
+        // A block the reference leaves unconsolidated (its last transaction failed or was
+        // skipped) ends here: its info root never reaches the system contract, and its hash is
+        // the root as the next block opens.
+        if let Some(open) = self.block.take() {
+            let mut r = open.record.clone();
+            r.block_info_root = hash_to_b256(&open.info_root()?);
+            r.hash = hash_to_b256(&parent);
+            self.blocks.push(r);
+        }
         let parent_u = parent.to_u256();
         self.set_sys(mapping_slot(old_number, STATE_ROOT_SLOT), parent_u)?;
         let number = old_number + U256::from(1);
@@ -418,8 +427,9 @@ impl<'c, S: NodeReader> Run<'c, S> {
                         )));
                     }
                     ger = leaf.global_exit_root;
-                    // A global exit root is recorded once, with the L1 block hash that brought
-                    // it in.
+                    // The block carries the leaf's L1 block hash; the global exit root manager
+                    // records a GER once, with the L1 block hash that first brought it in.
+                    block_hash_l1 = leaf.block_hash;
                     if !ger.is_zero() {
                         let slot = mapping_slot(b256_to_u256(&ger), GER_MAPPING_SLOT);
                         if self
@@ -427,7 +437,6 @@ impl<'c, S: NodeReader> Run<'c, S> {
                             .storage_value(GER_MANAGER_ADDRESS, slot)?
                             .is_zero()
                         {
-                            block_hash_l1 = leaf.block_hash;
                             self.set_ger(ger, block_hash_l1)?;
                         }
                     }
@@ -466,10 +475,7 @@ impl<'c, S: NodeReader> Run<'c, S> {
         ] {
             block.set(header_key(p), v);
         }
-        if let Some(done) = self.block.replace(block) {
-            // A block left open by an early return path is superseded, as in the reference.
-            drop(done);
-        }
+        self.block = Some(block);
         Ok(None)
     }
 
@@ -677,7 +683,7 @@ fn revert_reason(out: &Bytes) -> String {
     if out.len() >= 68 && out[..4] == ERROR_SELECTOR {
         let len = U256::from_be_slice(&out[36..68]);
         if let Ok(n) = usize::try_from(len) {
-            if let Some(s) = out.get(68..68 + n) {
+            if let Some(s) = out.get(68..).and_then(|r| r.get(..n)) {
                 if let Ok(s) = std::str::from_utf8(s) {
                     return s.to_string();
                 }

@@ -191,9 +191,11 @@ fn signatures_outside_the_rules_do_not_recover() {
     )
     .sign(&k);
     assert_eq!(tx.recover_sender().unwrap(), address_of(&k));
-    let mut bad_v = tx.clone();
-    bad_v.v = 29;
-    assert!(bad_v.recover_sender().is_err());
+    for v in [0, 1, 29] {
+        let mut bad_v = tx.clone();
+        bad_v.v = v;
+        assert!(bad_v.recover_sender().is_err(), "v = {v}");
+    }
     // EIP-2: the mirrored signature (n - s, other parity) is valid ECDSA but refused.
     let n = U256::from_str_radix(
         "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141",

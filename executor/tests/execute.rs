@@ -457,6 +457,19 @@ fn l1_info_leaves_bring_global_exit_roots_in() {
     .err()
     .expect("an error");
     assert!(err.to_string().contains("does not verify"), "{err}");
+    // The same leaf again, its GER already recorded: the block still carries the leaf's L1
+    // block hash, and the recorded one stays.
+    let next = encode_batch(&[BatchEntry::ChangeL2Block(ChangeL2Block {
+        delta_timestamp: 1,
+        index_l1_info_tree: 1,
+    })]);
+    let (tree, res) = execute_batch(tree, &HashMap::<Hash, Bytes>::new(), &c, &next).unwrap();
+    assert_eq!(res.blocks[0].block_hash_l1, leaf.block_hash);
+    assert_eq!(
+        tree.get(&keys::storage_key(&ger_manager.0 .0, slot))
+            .unwrap(),
+        U256::from_be_bytes(leaf.block_hash.0)
+    );
     bad.l1_info.clear();
     let store = MemoryStore::new();
     let err = execute_batch(
@@ -632,4 +645,71 @@ fn deployed_code_persists_in_rocksdb_and_runs_in_a_later_batch() {
     .err()
     .expect("missing code is an error");
     assert!(err.to_string().contains("not in the code store"), "{err}");
+}
+
+#[test]
+fn a_revert_reason_with_an_absurd_length_is_reported_not_a_panic() {
+    // Reverts with Error(string) whose length word is 2^64 - 1.
+    let mut code = vec![0x7f, 0x08, 0xc3, 0x79, 0xa0];
+    code.extend_from_slice(&[0; 28]);
+    code.extend_from_slice(&[0x60, 0x00, 0x52, 0x60, 0x20, 0x60, 0x04, 0x52, 0x67]);
+    code.extend_from_slice(&[0xff; 8]);
+    code.extend_from_slice(&[0x60, 0x24, 0x52, 0x60, 0x44, 0x60, 0x00, 0xfd]);
+    let c = Address::repeat_byte(0xcd);
+    let store = MemoryStore::new();
+    let tree = genesis(&store, 1, &[(c, code.clone())]);
+    let codes: HashMap<Hash, Bytes> = [(keys::hash_bytecode(&code), Bytes::from(code))]
+        .into_iter()
+        .collect();
+    let call = BatchEntry::Tx(Box::new(
+        RawTx::new(
+            0,
+            U256::from(GWEI),
+            100_000,
+            Some(c),
+            U256::ZERO,
+            Bytes::new(),
+            Some(CHAIN),
+        )
+        .sign(&key(0)),
+    ));
+    let (_, res) = run(tree, &codes, &[block(1), call]);
+    let r = res.txs[0].outcome.as_ref().unwrap();
+    assert!(!r.success);
+    assert!(r
+        .failure
+        .as_ref()
+        .unwrap()
+        .starts_with("execution reverted: 0x08c379a0"));
+}
+
+#[test]
+fn a_block_left_open_by_a_failed_last_transaction_is_still_reported() {
+    let reverter = Address::repeat_byte(0xee);
+    let code = vec![0x60, 0x00, 0x60, 0x00, 0xfd];
+    let store = MemoryStore::new();
+    let tree = genesis(&store, 2, &[(reverter, code.clone())]);
+    let codes: HashMap<Hash, Bytes> = [(keys::hash_bytecode(&code), Bytes::from(code))]
+        .into_iter()
+        .collect();
+    let reverting = BatchEntry::Tx(Box::new(
+        RawTx::new(
+            0,
+            U256::from(GWEI),
+            50_000,
+            Some(reverter),
+            U256::ZERO,
+            Bytes::new(),
+            Some(CHAIN),
+        )
+        .sign(&key(0)),
+    ));
+    let entries = [block(1), reverting, block(1), transfer(1, 0, addr(0), 1)];
+    let (_, res) = run(tree, &codes, &entries);
+    assert_eq!(res.blocks.len(), 2);
+    assert_eq!(res.blocks[0].txs, [0]);
+    assert_eq!(res.blocks[1].txs, [1]);
+    assert_eq!(res.blocks[1].parent_hash, res.blocks[0].hash);
+    assert_eq!(res.txs[0].block, 1);
+    assert_eq!(res.txs[1].block, 2);
 }
