@@ -9,7 +9,7 @@ use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::context_interface::result::{EVMError, ExecutionResult, Output};
 use revm::interpreter::interpreter_types::{InterpreterTypes, StackTr};
 use revm::interpreter::{
-    Instruction, InstructionContext, InstructionExecResult, InstructionResult,
+    Host, Instruction, InstructionContext, InstructionExecResult, InstructionResult,
 };
 use revm::primitives::hardfork::SpecId;
 use revm::primitives::{Address, Bytes, Log, TxKind, B256};
@@ -204,6 +204,9 @@ pub fn execute_batch<'c, S: NodeReader>(
     // Fork 12 is Berlin plus PUSH0 (EIP-3855).
     evm.instruction
         .insert_instruction(0x5f, Instruction::new(push0), 2);
+    // BLOCKHASH reads the system contract's record of any earlier block, not only the last 256.
+    evm.instruction
+        .insert_instruction(0x40, Instruction::new(blockhash), 20);
     let mut run = Run {
         ctx,
         evm,
@@ -671,6 +674,31 @@ fn push0<H: ?Sized, W: InterpreterTypes>(
     ctx: InstructionContext<'_, H, W>,
 ) -> InstructionExecResult {
     if ctx.interpreter.stack.push(revm::primitives::U256::ZERO) {
+        Ok(())
+    } else {
+        Err(InstructionResult::StackOverflow)
+    }
+}
+
+/// BLOCKHASH as Polygon's zkEVM has it: the state root recorded for any block before the
+/// current one (0 for the current block and later ones).
+fn blockhash<H: Host + ?Sized, W: InterpreterTypes>(
+    ctx: InstructionContext<'_, H, W>,
+) -> InstructionExecResult {
+    let Some([number]) = ctx.interpreter.stack.popn::<1>() else {
+        return Err(InstructionResult::StackUnderflow);
+    };
+    let current = ctx.host.block_number();
+    let hash = match u64::try_from(number) {
+        Ok(n) if number < current => U256::from_be_bytes(
+            ctx.host
+                .block_hash(n)
+                .ok_or(InstructionResult::FatalExternalError)?
+                .0,
+        ),
+        _ => U256::ZERO,
+    };
+    if ctx.interpreter.stack.push(hash) {
         Ok(())
     } else {
         Err(InstructionResult::StackOverflow)

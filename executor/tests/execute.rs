@@ -713,3 +713,41 @@ fn a_block_left_open_by_a_failed_last_transaction_is_still_reported() {
     assert_eq!(res.txs[0].block, 1);
     assert_eq!(res.txs[1].block, 2);
 }
+
+#[test]
+fn blockhash_reads_any_earlier_block_from_the_system_contract() {
+    // slot 0 = BLOCKHASH(1); slot 1 = BLOCKHASH(NUMBER)
+    let code = vec![
+        0x60, 0x01, 0x40, 0x60, 0x00, 0x55, 0x43, 0x40, 0x60, 0x01, 0x55, 0x00,
+    ];
+    let c = Address::repeat_byte(0xbb);
+    let store = MemoryStore::new();
+    let tree = genesis(&store, 1, &[(c, code.clone())]);
+    let codes: HashMap<Hash, Bytes> = [(keys::hash_bytecode(&code), Bytes::from(code))]
+        .into_iter()
+        .collect();
+    // 300 blocks, then the call: block 1 is further back than Ethereum's 256.
+    let mut entries: Vec<BatchEntry> = (0..300).map(|_| block(1)).collect();
+    entries.push(BatchEntry::Tx(Box::new(
+        RawTx::new(
+            0,
+            U256::from(GWEI),
+            100_000,
+            Some(c),
+            U256::ZERO,
+            Bytes::new(),
+            Some(CHAIN),
+        )
+        .sign(&key(0)),
+    )));
+    let (tree, res) = run(tree, &codes, &entries);
+    assert!(res.txs[0].outcome.as_ref().unwrap().success);
+    assert_eq!(res.txs[0].block, 300);
+    let slot = |i: u64| {
+        tree.get(&keys::storage_key(&c.0 .0, U256::from(i)))
+            .unwrap()
+    };
+    assert_eq!(slot(0), U256::from_be_bytes(res.blocks[0].hash.0));
+    assert_ne!(slot(0), U256::ZERO);
+    assert_eq!(slot(1), U256::ZERO);
+}
