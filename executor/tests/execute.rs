@@ -89,6 +89,29 @@ fn transfer(from: u64, nonce: u64, to: Address, value: u64) -> BatchEntry {
     ))
 }
 
+/// A call from account 0 (nonce `nonce`) to `to` with no value or data.
+fn call(nonce: u64, to: Address, gas: u64) -> BatchEntry {
+    BatchEntry::Tx(Box::new(
+        RawTx::new(
+            nonce,
+            U256::from(GWEI),
+            gas,
+            Some(to),
+            U256::ZERO,
+            Bytes::new(),
+            Some(CHAIN),
+        )
+        .sign(&key(0)),
+    ))
+}
+
+/// A code store holding `code`.
+fn code_map(code: &[u8]) -> HashMap<Hash, Bytes> {
+    [(keys::hash_bytecode(code), Bytes::copy_from_slice(code))]
+        .into_iter()
+        .collect()
+}
+
 fn block(delta: u32) -> BatchEntry {
     BatchEntry::ChangeL2Block(ChangeL2Block {
         delta_timestamp: delta,
@@ -256,9 +279,7 @@ fn a_reverting_call_charges_gas_and_keeps_the_nonce() {
     let code = vec![0x60, 0x00, 0x60, 0x00, 0xfd];
     let store = MemoryStore::new();
     let tree = genesis(&store, 1, &[(reverter, code.clone())]);
-    let codes: HashMap<Hash, Bytes> = [(keys::hash_bytecode(&code), Bytes::from(code))]
-        .into_iter()
-        .collect();
+    let codes = code_map(&code);
     let call = BatchEntry::Tx(Box::new(
         RawTx::new(
             0,
@@ -521,21 +542,8 @@ fn push0_is_available_as_on_fork_12() {
     let c = Address::repeat_byte(0xcc);
     let store = MemoryStore::new();
     let tree = genesis(&store, 1, &[(c, code.clone())]);
-    let codes: HashMap<Hash, Bytes> = [(keys::hash_bytecode(&code), Bytes::from(code))]
-        .into_iter()
-        .collect();
-    let call = BatchEntry::Tx(Box::new(
-        RawTx::new(
-            0,
-            U256::from(GWEI),
-            100_000,
-            Some(c),
-            U256::ZERO,
-            Bytes::new(),
-            Some(CHAIN),
-        )
-        .sign(&key(0)),
-    ));
+    let codes = code_map(&code);
+    let call = call(0, c, 100_000);
     let (tree, res) = run(tree, &codes, &[block(1), call]);
     assert!(
         res.txs[0].outcome.as_ref().unwrap().success,
@@ -606,18 +614,7 @@ fn deployed_code_persists_in_rocksdb_and_runs_in_a_later_batch() {
             .unwrap(),
         runtime
     );
-    let call = BatchEntry::Tx(Box::new(
-        RawTx::new(
-            1,
-            U256::from(GWEI),
-            100_000,
-            Some(created),
-            U256::ZERO,
-            Bytes::new(),
-            Some(CHAIN),
-        )
-        .sign(&key(0)),
-    ));
+    let call = call(1, created, 100_000);
     let mut c = ctx();
     c.timestamp_limit = 10;
     let (tree, res) = execute_batch(
@@ -658,21 +655,8 @@ fn a_revert_reason_with_an_absurd_length_is_reported_not_a_panic() {
     let c = Address::repeat_byte(0xcd);
     let store = MemoryStore::new();
     let tree = genesis(&store, 1, &[(c, code.clone())]);
-    let codes: HashMap<Hash, Bytes> = [(keys::hash_bytecode(&code), Bytes::from(code))]
-        .into_iter()
-        .collect();
-    let call = BatchEntry::Tx(Box::new(
-        RawTx::new(
-            0,
-            U256::from(GWEI),
-            100_000,
-            Some(c),
-            U256::ZERO,
-            Bytes::new(),
-            Some(CHAIN),
-        )
-        .sign(&key(0)),
-    ));
+    let codes = code_map(&code);
+    let call = call(0, c, 100_000);
     let (_, res) = run(tree, &codes, &[block(1), call]);
     let r = res.txs[0].outcome.as_ref().unwrap();
     assert!(!r.success);
@@ -689,21 +673,8 @@ fn a_block_left_open_by_a_failed_last_transaction_is_still_reported() {
     let code = vec![0x60, 0x00, 0x60, 0x00, 0xfd];
     let store = MemoryStore::new();
     let tree = genesis(&store, 2, &[(reverter, code.clone())]);
-    let codes: HashMap<Hash, Bytes> = [(keys::hash_bytecode(&code), Bytes::from(code))]
-        .into_iter()
-        .collect();
-    let reverting = BatchEntry::Tx(Box::new(
-        RawTx::new(
-            0,
-            U256::from(GWEI),
-            50_000,
-            Some(reverter),
-            U256::ZERO,
-            Bytes::new(),
-            Some(CHAIN),
-        )
-        .sign(&key(0)),
-    ));
+    let codes = code_map(&code);
+    let reverting = call(0, reverter, 50_000);
     let entries = [block(1), reverting, block(1), transfer(1, 0, addr(0), 1)];
     let (_, res) = run(tree, &codes, &entries);
     assert_eq!(res.blocks.len(), 2);
@@ -723,23 +694,10 @@ fn blockhash_reads_any_earlier_block_from_the_system_contract() {
     let c = Address::repeat_byte(0xbb);
     let store = MemoryStore::new();
     let tree = genesis(&store, 1, &[(c, code.clone())]);
-    let codes: HashMap<Hash, Bytes> = [(keys::hash_bytecode(&code), Bytes::from(code))]
-        .into_iter()
-        .collect();
+    let codes = code_map(&code);
     // 300 blocks, then the call: block 1 is further back than Ethereum's 256.
     let mut entries: Vec<BatchEntry> = (0..300).map(|_| block(1)).collect();
-    entries.push(BatchEntry::Tx(Box::new(
-        RawTx::new(
-            0,
-            U256::from(GWEI),
-            100_000,
-            Some(c),
-            U256::ZERO,
-            Bytes::new(),
-            Some(CHAIN),
-        )
-        .sign(&key(0)),
-    )));
+    entries.push(call(0, c, 100_000));
     let (tree, res) = run(tree, &codes, &entries);
     assert!(res.txs[0].outcome.as_ref().unwrap().success);
     assert_eq!(res.txs[0].block, 300);
