@@ -12,6 +12,23 @@ use ruint::aliases::U256;
 use zknode_state::keys;
 use zknode_state::{Hash, NodeReader, StateTree, UpdateProof};
 
+/// Writes back the value each key had before the first of `writes`: the tree is canonical, so
+/// this restores the root the writes started from.
+pub fn rewind<S: NodeReader>(
+    tree: &mut StateTree<S>,
+    writes: &[StateWrite],
+) -> Result<(), StateError> {
+    let mut first_old: HashMap<Hash, U256> = HashMap::new();
+    for w in writes {
+        first_old.entry(w.key).or_insert(w.old_value);
+    }
+    if !first_old.is_empty() {
+        let kv: Vec<(Hash, U256)> = first_old.into_iter().collect();
+        tree.apply_batch(&kv)?;
+    }
+    Ok(())
+}
+
 /// Replays `writes` on `tree` (at the batch's old root) one by one, returning each update's
 /// proof against the running root: the state operations of the batch witness.
 pub fn prove_writes<S: NodeReader>(
@@ -179,14 +196,7 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
     /// old values back restores the old root exactly).
     pub fn rollback(&mut self) -> Result<(), StateError> {
         self.pending.clear();
-        let mut first_old: HashMap<Hash, U256> = HashMap::new();
-        for w in &self.writes {
-            first_old.entry(w.key).or_insert(w.old_value);
-        }
-        let kv: Vec<(Hash, U256)> = first_old.into_iter().collect();
-        if !kv.is_empty() {
-            self.tree.apply_batch(&kv)?;
-        }
+        rewind(&mut self.tree, &self.writes)?;
         self.writes.clear();
         self.accounts.clear();
         self.storage.clear();
@@ -219,17 +229,6 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
             self.accounts.insert(*a, c);
         }
         Ok(())
-    }
-
-    fn load(&self, a: Address) -> Result<Cached, StateError> {
-        let k = account_keys(&a);
-        self.account_from(
-            a,
-            k,
-            self.tree.get(&k[0])?,
-            self.tree.get(&k[1])?,
-            self.tree.get(&k[2])?,
-        )
     }
 
     /// An account from its balance, nonce and code-hash leaves.
@@ -275,8 +274,7 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
 
     fn account(&mut self, a: Address) -> Result<&Cached, StateError> {
         if !self.accounts.contains_key(&a) {
-            let c = self.load(a)?;
-            self.accounts.insert(a, c);
+            self.prefetch(&[a])?;
         }
         Ok(&self.accounts[&a])
     }
@@ -331,35 +329,33 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
             // SELFDESTRUCT on Polygon zkEVM is SENDALL: the account stays, with what the
             // transaction wrote to it; only its balance moves (revm's view of it is kept for the
             // rest of the transaction only). The code branch below only ever adds code.
-            {
-                new.nonce = acc.info.nonce;
-                if old.nonce != new.nonce {
-                    self.write(old.keys[1], U256::from(old.nonce), U256::from(new.nonce));
-                }
-                if old.code.is_none() {
-                    if let Some(code) = acc.info.code.as_ref().map(|c| c.original_bytes()) {
-                        if !code.is_empty() {
-                            let h = keys::hash_bytecode(&code);
-                            self.write(old.keys[2], U256::ZERO, h.to_u256());
-                            self.write(
-                                keys::code_length_key(&k),
-                                U256::ZERO,
-                                U256::from(code.len()),
-                            );
-                            self.new_code.insert(h, code.clone());
-                            new.code_hash = h;
-                            new.code = Some(code);
-                        }
+            new.nonce = acc.info.nonce;
+            if old.nonce != new.nonce {
+                self.write(old.keys[1], U256::from(old.nonce), U256::from(new.nonce));
+            }
+            if old.code.is_none() {
+                if let Some(code) = acc.info.code.as_ref().map(|c| c.original_bytes()) {
+                    if !code.is_empty() {
+                        let h = keys::hash_bytecode(&code);
+                        self.write(old.keys[2], U256::ZERO, h.to_u256());
+                        self.write(
+                            keys::code_length_key(&k),
+                            U256::ZERO,
+                            U256::from(code.len()),
+                        );
+                        self.new_code.insert(h, code.clone());
+                        new.code_hash = h;
+                        new.code = Some(code);
                     }
                 }
-                let mut slots: Vec<(&StorageKey, &revm::state::EvmStorageSlot)> =
-                    acc.storage.iter().collect();
-                slots.sort_unstable_by_key(|(s, _)| **s);
-                for (slot, v) in slots {
-                    let slot = U256::from_limbs(*slot.as_limbs());
-                    let value = U256::from_limbs(*v.present_value.as_limbs());
-                    self.set_storage(*a, slot, value)?;
-                }
+            }
+            let mut slots: Vec<(&StorageKey, &revm::state::EvmStorageSlot)> =
+                acc.storage.iter().collect();
+            slots.sort_unstable_by_key(|(s, _)| **s);
+            for (slot, v) in slots {
+                let slot = U256::from_limbs(*slot.as_limbs());
+                let value = U256::from_limbs(*v.present_value.as_limbs());
+                self.set_storage(*a, slot, value)?;
             }
             self.accounts.insert(*a, new);
         }

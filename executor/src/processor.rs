@@ -18,7 +18,7 @@ use ruint::aliases::U256;
 use zknode_state::{Hash, MemoryStore, NodeReader, StateTree, UpdateProof};
 
 use crate::codec::{decode_batch, BatchEntry, ChangeL2Block, RawTx};
-use crate::db::{prove_writes, CodeSource, StateDb, StateError, StateWrite};
+use crate::db::{prove_writes, rewind, CodeSource, StateDb, StateError, StateWrite};
 use crate::hashes::{
     acc_input_hash, batch_hash_data, l1_info_leaf_hash, l1_info_zero_leaf, verify_l1_info_proof,
     AccInput, L1InfoLeaf,
@@ -229,12 +229,7 @@ pub fn execute_batch<'c, S: NodeReader>(
     let ops = if ctx.with_proofs && !writes.is_empty() {
         // Back to the old root, then forward one write at a time.
         let new_root = tree.root();
-        let mut first_old = std::collections::HashMap::new();
-        for w in &writes {
-            first_old.entry(w.key).or_insert(w.old_value);
-        }
-        let back: Vec<(Hash, U256)> = first_old.into_iter().collect();
-        tree.apply_batch(&back).map_err(StateError::from)?;
+        rewind(&mut tree, &writes)?;
         debug_assert_eq!(tree.root(), old_state_root);
         let ops = prove_writes(&mut tree, &writes)?;
         debug_assert_eq!(tree.root(), new_root);

@@ -5,6 +5,7 @@
 use revm::primitives::{address, keccak256, Address, U256};
 use zknode_kernels::poseidon::hash_with_capacity;
 use zknode_kernels::Goldilocks;
+use zknode_state::keys::zero_capacity;
 use zknode_state::smt::hash::value_limbs;
 use zknode_state::Key;
 
@@ -58,11 +59,6 @@ pub enum HeaderParam {
     GlobalExitRoot = 5,
     BlockHashL1 = 6,
     GasUsed = 7,
-}
-
-fn zero_capacity() -> [Goldilocks; 4] {
-    static C: std::sync::OnceLock<[Goldilocks; 4]> = std::sync::OnceLock::new();
-    *C.get_or_init(|| hash_with_capacity(&[Goldilocks::ZERO; 8], &[Goldilocks::ZERO; 4]))
 }
 
 /// `Poseidon([index as six 32-bit limbs, kind, 0], capacity)`.

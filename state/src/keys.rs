@@ -37,8 +37,9 @@ impl LeafType {
     }
 }
 
-/// `Poseidon(0^8, 0^4)`, the capacity of every key but storage keys.
-fn zero_capacity() -> [Goldilocks; 4] {
+/// `Poseidon(0^8, 0^4)`, the capacity of every key but storage keys (and of the block info
+/// tree's keys but its log keys).
+pub fn zero_capacity() -> [Goldilocks; 4] {
     static C: OnceLock<[Goldilocks; 4]> = OnceLock::new();
     *C.get_or_init(|| hash_with_capacity(&[Goldilocks::ZERO; 8], &[Goldilocks::ZERO; 4]))
 }
