@@ -1,3 +1,5 @@
-//! The zkNode batch prover. For now: the kernel benchmark behind `zkprover bench`.
+//! The zkNode batch prover: the batch STARK ([`batch`]) and the kernel benchmark behind
+//! `zkprover bench`.
 
+pub mod batch;
 pub mod bench;

@@ -1,0 +1,225 @@
+//! The batch table: honest tables satisfy every constraint, and tampered ones do not.
+
+use plonky2::field::types::Field;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use ruint::aliases::U256;
+use zknode_prover::batch::{self, layout, trace, Statement, TableOp};
+use zknode_state::keys::{key, LeafType};
+use zknode_state::{Hash, MemoryStore, StateTree, UpdateKind};
+
+/// A batch that exercises every kind of operation, starting from a small random tree.
+fn scenario(seed: u64, prefill: usize, ops: usize) -> (Hash, Vec<TableOp>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut tree = StateTree::open(MemoryStore::new()).expect("tree");
+    let mut live: Vec<([u8; 20], u8, U256)> = Vec::new();
+    let rand_entry = |rng: &mut ChaCha8Rng| {
+        let mut a = [0u8; 20];
+        rng.fill(&mut a);
+        let storage = rng.gen_bool(0.3);
+        let t = if storage { 3 } else { rng.gen_range(0..2) };
+        let slot = if storage {
+            U256::from(rng.gen::<u64>())
+        } else {
+            U256::ZERO
+        };
+        (a, t, slot)
+    };
+    for _ in 0..prefill {
+        let e = rand_entry(&mut rng);
+        let k = key(&e.0, LeafType::from_u8(e.1).unwrap(), e.2);
+        tree.set(k, U256::from(rng.gen_range(1..1000u64)))
+            .expect("set");
+        live.push(e);
+    }
+    let old_root = tree.root();
+    let mut out = Vec::new();
+    for _ in 0..ops {
+        let roll = rng.gen_range(0..10);
+        let (e, v) = if roll < 3 && !live.is_empty() {
+            let i = rng.gen_range(0..live.len());
+            (live[i], U256::from(rng.gen_range(1..1000u64)))
+        } else if roll < 5 && !live.is_empty() {
+            let i = rng.gen_range(0..live.len());
+            (live.swap_remove(i), U256::ZERO)
+        } else if roll < 6 {
+            (rand_entry(&mut rng), U256::ZERO)
+        } else {
+            let e = rand_entry(&mut rng);
+            live.push(e);
+            (e, U256::from(rng.gen::<u64>() | 1) << 100)
+        };
+        let k = key(&e.0, LeafType::from_u8(e.1).unwrap(), e.2);
+        let proof = tree.set(k, v).expect("set");
+        out.push(TableOp {
+            address: e.0,
+            leaf_type: e.1,
+            slot: e.2,
+            proof,
+        });
+    }
+    (old_root, out)
+}
+
+fn statement(t: &trace::Table) -> Statement {
+    let c = |x: [batch::F; 4]| x.map(|v| plonky2::field::types::PrimeField64::to_canonical_u64(&v));
+    Statement {
+        old_root: c(t.old_root),
+        new_root: c(t.new_root),
+        ops_commitment: c(t.ops_commitment),
+        batch_data_commitment: [1, 2, 3, 4],
+        batch_number: 7,
+    }
+}
+
+fn kinds(ops: &[TableOp]) -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = ops
+        .iter()
+        .map(|o| match &o.proof.kind {
+            UpdateKind::InsertEmpty => "insert-empty",
+            UpdateKind::Update => "update",
+            UpdateKind::InsertSplit { .. } => "split",
+            UpdateKind::Delete { sibling: None } => "delete-root",
+            UpdateKind::Delete {
+                sibling: Some(zknode_state::SiblingNode::Leaf { .. }),
+            } => "collapse",
+            UpdateKind::Delete { .. } => "delete-branch",
+            UpdateKind::ZeroToAbsent { found: None } => "absent-empty",
+            UpdateKind::ZeroToAbsent { .. } => "absent-found",
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[test]
+fn honest_tables_satisfy_every_constraint() {
+    // From an empty tree: insert into the empty root, split, delete the root leaf.
+    let (root, ops) = scenario(1, 0, 40);
+    let t = trace::build(&root, &ops, 64).expect("table");
+    batch::check_table(&t, &statement(&t)).expect("constraints");
+    // From a populated tree: every other kind.
+    let (root, ops) = scenario(2, 40, 120);
+    let seen = kinds(&ops);
+    for k in [
+        "update",
+        "split",
+        "collapse",
+        "delete-branch",
+        "absent-empty",
+        "absent-found",
+        "insert-empty",
+    ] {
+        assert!(seen.contains(&k), "{k} missing from {seen:?}");
+    }
+    let t = trace::build(&root, &ops, 64).expect("table");
+    batch::check_table(&t, &statement(&t)).expect("constraints");
+}
+
+#[test]
+fn tree_of_one_leaf_cases() {
+    let mut tree = StateTree::open(MemoryStore::new()).expect("tree");
+    let a = [7u8; 20];
+    let b = [9u8; 20];
+    let ka = key(&a, LeafType::Balance, U256::ZERO);
+    let kb = key(&b, LeafType::Balance, U256::ZERO);
+    let root = tree.root();
+    let mut ops = Vec::new();
+    for (addr, k, v) in [
+        (a, ka, 5u64),
+        (a, ka, 6),
+        (b, kb, 1),
+        (b, kb, 0),
+        (a, ka, 0),
+        (b, kb, 0),
+    ] {
+        let proof = tree.set(k, U256::from(v)).expect("set");
+        ops.push(TableOp {
+            address: addr,
+            leaf_type: 0,
+            slot: U256::ZERO,
+            proof,
+        });
+    }
+    assert_eq!(tree.root(), Hash::ZERO);
+    let t = trace::build(&root, &ops, 64).expect("table");
+    batch::check_table(&t, &statement(&t)).expect("constraints");
+}
+
+#[test]
+fn tampered_cells_break_a_constraint() {
+    let (root, ops) = scenario(3, 16, 12);
+    let t = trace::build(&root, &ops, 64).expect("table");
+    let st = statement(&t);
+    batch::check_table(&t, &st).expect("honest");
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    // Flip one cell among those that matter: a hash output, a sibling, a path bit, a root.
+    let flag = |r: usize, f: usize| t.cells[r * layout::NUM_COLUMNS + f] == batch::F::ONE;
+    let rows_where = |f: &dyn Fn(usize) -> bool| (0..t.rows).filter(|&r| f(r)).collect::<Vec<_>>();
+    let hashing = rows_where(&|r| !flag(r, layout::F_RANGE));
+    let walk = rows_where(&|r| flag(r, layout::F_WALK));
+    let ops_rows = rows_where(&|r| !flag(r, layout::F_PAD));
+    let all = rows_where(&|_| true);
+    for (col, what, rows) in [
+        (layout::LANE1 + layout::L_OUT, "hash output", &hashing),
+        (layout::LANE0 + layout::L_PART + 5, "round cell", &hashing),
+        (layout::SIB_O, "sibling", &walk),
+        (layout::BIT, "path bit", &walk),
+        (layout::ROOT, "root", &all),
+        (layout::K, "key", &ops_rows),
+        (layout::RK, "remaining key", &ops_rows),
+    ] {
+        for _ in 0..5 {
+            let r = rows[rng.gen_range(0..rows.len())];
+            let mut bad = trace::Table {
+                cells: t.cells.clone(),
+                rows: t.rows,
+                used_rows: t.used_rows,
+                old_root: t.old_root,
+                new_root: t.new_root,
+                ops_commitment: t.ops_commitment,
+            };
+            let cell = &mut bad.cells[r * layout::NUM_COLUMNS + col];
+            *cell += batch::F::ONE;
+            assert!(
+                batch::check_table(&bad, &st).is_err(),
+                "changing the {what} on row {r} went unnoticed"
+            );
+        }
+    }
+    // A statement with another new root is not satisfied.
+    let mut other = st.clone();
+    other.new_root[0] ^= 1;
+    assert!(batch::check_table(&t, &other).is_err());
+}
+
+#[test]
+fn bad_witness_is_refused_naming_the_operation() {
+    let (root, mut ops) = scenario(4, 16, 6);
+    ops[3].proof.old_value += U256::from(1u64);
+    let e = trace::build(&root, &ops, 64)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.starts_with("operation 3:"), "{e}");
+    let (root, mut ops) = scenario(4, 16, 6);
+    if let Some(s) = ops[2].proof.siblings.first_mut() {
+        s.0[0] = s.0[0] + zknode_kernels::Goldilocks::ONE;
+        let e = trace::build(&root, &ops, 64)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(e.starts_with("operation 2:"), "{e}");
+    }
+    let (root, mut ops) = scenario(4, 16, 6);
+    ops[1].address[0] ^= 1;
+    let e = trace::build(&root, &ops, 64)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        e.starts_with("operation 1:") && e.contains("is not the key"),
+        "{e}"
+    );
+}
