@@ -62,7 +62,7 @@ impl<'t, S: NodeReader> WitnessBuilder<'t, S> {
         let proof = self
             .tree
             .set(key, w.value)
-            .map_err(|source| WitnessError::Tree { index, source })?;
+            .map_err(|error| WitnessError::Tree { index, error })?;
         self.ops.push(WitnessOp {
             address: w.address,
             leaf_type: w.leaf_type,

@@ -15,13 +15,15 @@ pub enum WitnessError {
         column: usize,
         message: String,
     },
-    #[error("witness file {}: {source}", path.display())]
+    // The inner errors are part of the message, so none is marked as a `source` (that would
+    // print it twice in an error chain).
+    #[error("witness file {}: {error}", path.display())]
     File {
         path: PathBuf,
-        source: Box<WitnessError>,
+        error: Box<WitnessError>,
     },
     #[error("{0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error("witness version {found} is not supported: this build reads version {supported}")]
     Version { found: u64, supported: u32 },
     /// One operation is wrong; `index` counts from 0 in the witness's order.
@@ -31,10 +33,10 @@ pub enum WitnessError {
         problem: Box<OpProblem>,
     },
     /// The state tree failed while a builder applied write `index`.
-    #[error("write {index}: state tree error: {source}")]
+    #[error("write {index}: state tree error: {error}")]
     Tree {
         index: usize,
-        source: zknode_state::Error,
+        error: zknode_state::Error,
     },
     #[error("public inputs: {0}")]
     PublicInputs(String),
@@ -45,7 +47,7 @@ impl WitnessError {
     pub fn op_index(&self) -> Option<usize> {
         match self {
             Self::Op { index, .. } | Self::Tree { index, .. } => Some(*index),
-            Self::File { source, .. } => source.op_index(),
+            Self::File { error, .. } => error.op_index(),
             _ => None,
         }
     }
@@ -59,6 +61,12 @@ impl WitnessError {
             column: e.column(),
             message,
         }
+    }
+}
+
+impl From<std::io::Error> for WitnessError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
     }
 }
 

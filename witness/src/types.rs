@@ -95,7 +95,7 @@ impl BatchWitness {
         let path = path.as_ref();
         let in_file = |e: WitnessError| WitnessError::File {
             path: path.to_path_buf(),
-            source: Box::new(e),
+            error: Box::new(e),
         };
         let text = std::fs::read_to_string(path).map_err(|e| in_file(e.into()))?;
         Self::from_json(&text).map_err(in_file)
@@ -116,7 +116,7 @@ impl BatchWitness {
         text.push('\n');
         std::fs::write(path, text).map_err(|e| WitnessError::File {
             path: path.to_path_buf(),
-            source: Box::new(e.into()),
+            error: Box::new(e.into()),
         })
     }
 

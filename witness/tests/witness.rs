@@ -399,6 +399,7 @@ fn read_and_write_files() {
     std::fs::write(&p, "{\"version\": 1,").unwrap();
     let e = BatchWitness::read(&p).unwrap_err().to_string();
     assert!(e.contains("w.json") && e.contains("line 1"), "{e}");
+    assert_eq!(e.matches("line 1").count(), 1, "{e}");
     let e = BatchWitness::read(dir.join("absent.json"))
         .unwrap_err()
         .to_string();
