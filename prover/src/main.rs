@@ -1,5 +1,6 @@
 //! `zkprover`: the proving worker of the zkNode prover farm.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -27,6 +28,30 @@ enum Command {
     Bench(BenchArgs),
     /// Print the selected device: kind, name, memory, compute capability.
     Device(DeviceArgs),
+    /// Batch witnesses: make a random one, or check one.
+    #[command(subcommand)]
+    Witness(WitnessCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum WitnessCommand {
+    /// Write a valid random batch witness over a random tree (the same for the same seed).
+    Random {
+        /// Number of state operations.
+        #[arg(long)]
+        ops: usize,
+        /// Seed of the random tree, operations, batch data and chain inputs.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output file (JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a witness file: every operation's key and proof, and the chain of roots.
+    Check {
+        /// The witness file (JSON).
+        file: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -90,8 +115,48 @@ fn main() -> ExitCode {
     }
 }
 
+fn print_witness_summary(w: &zknode_witness::BatchWitness, new_root: &zknode_witness::Hash) {
+    println!("operations:   {}", w.ops.len());
+    println!("batch number: {}", w.chain.batch_number);
+    println!("batch data:   {} bytes", w.batch_l2_data.len());
+    println!("old root:     {}", w.old_state_root);
+    println!("new root:     {new_root}");
+    let kinds: Vec<String> = w
+        .kind_histogram()
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    println!("kinds:        {}", kinds.join(", "));
+}
+
+fn run_witness(cmd: WitnessCommand) -> Result<()> {
+    use zknode_witness::{random_witness, BatchWitness};
+    match cmd {
+        WitnessCommand::Random { ops, seed, out } => {
+            let w = random_witness(ops, seed);
+            let new_root = w.check().context("the random witness does not check")?;
+            w.write(&out)?;
+            println!("wrote {}", out.display());
+            print_witness_summary(&w, &new_root);
+            Ok(())
+        }
+        WitnessCommand::Check { file } => {
+            let w = BatchWitness::read(&file)?;
+            let pi = w
+                .public_inputs()
+                .with_context(|| format!("witness {} is invalid", file.display()))?;
+            println!("{}: valid", file.display());
+            print_witness_summary(&w, &pi.new_root);
+            println!("ops commitment:  {}", pi.ops_commitment);
+            println!("data commitment: {}", pi.batch_data_commitment);
+            Ok(())
+        }
+    }
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Witness(cmd) => run_witness(cmd),
         Command::Device(args) => {
             let backend = open_backend(args.device).context("opening the compute device")?;
             println!("{}", backend.info());
