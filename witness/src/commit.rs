@@ -75,7 +75,7 @@ pub fn batch_data_commitment(bytes: &[u8]) -> [Goldilocks; 4] {
     cap
 }
 
-/// The public inputs of a batch proof. Digests are [`Hash`]es (four limbs, limb 0 first).
+/// The public inputs of a batch proof. Digests are [`struct@Hash`]es (four limbs, limb 0 first).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicInputs {
