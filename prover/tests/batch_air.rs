@@ -1,5 +1,8 @@
 //! The batch table: honest tables satisfy every constraint, and tampered ones do not.
 
+mod common;
+
+use common::scenario;
 use plonky2::field::types::Field;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -7,59 +10,6 @@ use ruint::aliases::U256;
 use zknode_prover::batch::{self, layout, trace, Statement, TableOp};
 use zknode_state::keys::{key, LeafType};
 use zknode_state::{Hash, MemoryStore, StateTree, UpdateKind};
-
-/// A batch that exercises every kind of operation, starting from a small random tree.
-fn scenario(seed: u64, prefill: usize, ops: usize) -> (Hash, Vec<TableOp>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut tree = StateTree::open(MemoryStore::new()).expect("tree");
-    let mut live: Vec<([u8; 20], u8, U256)> = Vec::new();
-    let rand_entry = |rng: &mut ChaCha8Rng| {
-        let mut a = [0u8; 20];
-        rng.fill(&mut a);
-        let storage = rng.gen_bool(0.3);
-        let t = if storage { 3 } else { rng.gen_range(0..2) };
-        let slot = if storage {
-            U256::from(rng.gen::<u64>())
-        } else {
-            U256::ZERO
-        };
-        (a, t, slot)
-    };
-    for _ in 0..prefill {
-        let e = rand_entry(&mut rng);
-        let k = key(&e.0, LeafType::from_u8(e.1).unwrap(), e.2);
-        tree.set(k, U256::from(rng.gen_range(1..1000u64)))
-            .expect("set");
-        live.push(e);
-    }
-    let old_root = tree.root();
-    let mut out = Vec::new();
-    for _ in 0..ops {
-        let roll = rng.gen_range(0..10);
-        let (e, v) = if roll < 3 && !live.is_empty() {
-            let i = rng.gen_range(0..live.len());
-            (live[i], U256::from(rng.gen_range(1..1000u64)))
-        } else if roll < 5 && !live.is_empty() {
-            let i = rng.gen_range(0..live.len());
-            (live.swap_remove(i), U256::ZERO)
-        } else if roll < 6 {
-            (rand_entry(&mut rng), U256::ZERO)
-        } else {
-            let e = rand_entry(&mut rng);
-            live.push(e);
-            (e, U256::from(rng.gen::<u64>() | 1) << 100)
-        };
-        let k = key(&e.0, LeafType::from_u8(e.1).unwrap(), e.2);
-        let proof = tree.set(k, v).expect("set");
-        out.push(TableOp {
-            address: e.0,
-            leaf_type: e.1,
-            slot: e.2,
-            proof,
-        });
-    }
-    (old_root, out)
-}
 
 fn statement(t: &trace::Table) -> Statement {
     let c = |x: [batch::F; 4]| x.map(|v| plonky2::field::types::PrimeField64::to_canonical_u64(&v));
@@ -172,14 +122,7 @@ fn tampered_cells_break_a_constraint() {
     ] {
         for _ in 0..5 {
             let r = rows[rng.gen_range(0..rows.len())];
-            let mut bad = trace::Table {
-                cells: t.cells.clone(),
-                rows: t.rows,
-                used_rows: t.used_rows,
-                old_root: t.old_root,
-                new_root: t.new_root,
-                ops_commitment: t.ops_commitment,
-            };
+            let mut bad = common::with_cells(&t, t.cells.clone());
             let cell = &mut bad.cells[r * layout::NUM_COLUMNS + col];
             *cell += batch::F::ONE;
             assert!(
