@@ -5,15 +5,19 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use std::time::Instant;
 use zknode_kernels::{open_backend, Backend, DeviceSelector};
+
+use zknode_kernels::DeviceKind;
+use zknode_prover::batch::{prove_witness, BatchProof, Committer, Statement};
 use zknode_prover::bench;
 
 /// zkNode prover worker: proves batches on a GPU (CUDA) or the CPU.
 ///
 /// Device selection: `--device` or the environment variable ZKNODE_DEVICE (auto, cpu or cuda).
 /// `auto` uses a GPU when one answers and the CPU otherwise; `cuda` without a usable GPU is an
-/// error. Batch proving and the aggregator connection arrive with later releases; today the
-/// worker runs its kernel benchmark and reports its device.
+/// error. The worker proves batch witnesses (`prove`, `verify`), makes random ones (`witness`),
+/// and benchmarks its kernels; the aggregator connection arrives with a later release.
 #[derive(Parser, Debug)]
 #[command(name = "zkprover", version, about, long_about)]
 struct Cli {
@@ -31,6 +35,26 @@ enum Command {
     /// Batch witnesses: make a random one, or check one.
     #[command(subcommand)]
     Witness(WitnessCommand),
+    /// Prove a batch witness and write the batch proof. Prints progress and a timing summary
+    /// (witness, trace, commit, quotient + FRI).
+    Prove(ProveArgs),
+    /// Verify a batch proof file and print what it proves.
+    Verify {
+        /// The proof file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ProveArgs {
+    /// The batch witness (JSON, as `zkprover witness random` writes it).
+    #[arg(long)]
+    witness: PathBuf,
+    /// Where to write the proof.
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    device: DeviceArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -154,9 +178,74 @@ fn run_witness(cmd: WitnessCommand) -> Result<()> {
     }
 }
 
+fn hex4(l: &[u64; 4]) -> String {
+    format!("0x{:016x}{:016x}{:016x}{:016x}", l[3], l[2], l[1], l[0])
+}
+
+fn print_statement(st: &Statement) {
+    println!("batch number:    {}", st.batch_number);
+    println!("old root:        {}", hex4(&st.old_root));
+    println!("new root:        {}", hex4(&st.new_root));
+    println!("ops commitment:  {}", hex4(&st.ops_commitment));
+    println!("data commitment: {}", hex4(&st.batch_data_commitment));
+}
+
+fn run_prove(args: ProveArgs) -> Result<()> {
+    let t = Instant::now();
+    let w = zknode_witness::BatchWitness::read(&args.witness)?;
+    let read = t.elapsed();
+    let backend = open_backend(args.device.device).context("opening the compute device")?;
+    let committer = match backend.info().kind {
+        DeviceKind::Cuda => Committer::Backend(backend.as_ref()),
+        DeviceKind::Cpu => Committer::Plonky2,
+    };
+    eprintln!(
+        "proving {} operations of batch {} on {}",
+        w.ops.len(),
+        w.chain.batch_number,
+        backend.info()
+    );
+    let total = Instant::now();
+    let (proof, tm) = prove_witness(&w, committer)?;
+    let total = total.elapsed() + read;
+    let bytes = proof.to_bytes();
+    std::fs::write(&args.out, &bytes).with_context(|| format!("writing {}", args.out.display()))?;
+    println!("wrote {} ({} bytes)", args.out.display(), bytes.len());
+    println!(
+        "table: {} rows ({} used) x {} columns",
+        tm.rows,
+        tm.used_rows,
+        zknode_prover::batch::layout::NUM_COLUMNS
+    );
+    println!("  witness (read + check)  {:>9.2?}", read + tm.witness);
+    println!("  trace                   {:>9.2?}", tm.trace);
+    println!("  commit (LDE + Merkle)   {:>9.2?}", tm.commit);
+    println!("  quotient + FRI          {:>9.2?}", tm.quotient_and_fri);
+    println!("  total                   {total:>9.2?}");
+    println!(
+        "  {:.1} operations/s",
+        w.ops.len() as f64 / total.as_secs_f64()
+    );
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Witness(cmd) => run_witness(cmd),
+        Command::Prove(args) => run_prove(args),
+        Command::Verify { file } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let proof = BatchProof::from_bytes(&bytes)
+                .with_context(|| format!("{} is not a batch proof", file.display()))?;
+            let t = Instant::now();
+            let st = proof
+                .verify()
+                .with_context(|| format!("{} does not verify", file.display()))?;
+            println!("{}: valid ({:.2?})", file.display(), t.elapsed());
+            print_statement(&st);
+            Ok(())
+        }
         Command::Device(args) => {
             let backend = open_backend(args.device).context("opening the compute device")?;
             println!("{}", backend.info());

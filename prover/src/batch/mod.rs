@@ -7,6 +7,8 @@
 
 pub mod air;
 pub mod alg;
+#[doc(hidden)]
+pub mod forge;
 pub mod layout;
 pub mod poseidon;
 pub mod trace;
@@ -17,13 +19,18 @@ use anyhow::{bail, ensure, Context, Result};
 use plonky2::field::extension::FieldExtension;
 use plonky2::field::goldilocks_field::GoldilocksField;
 use plonky2::field::packed::PackedField;
+use plonky2::field::polynomial::PolynomialCoeffs;
 use plonky2::field::polynomial::PolynomialValues;
 use plonky2::field::types::{Field, PrimeField64};
+use plonky2::fri::oracle::PolynomialBatch;
 use plonky2::fri::reduction_strategies::FriReductionStrategy;
 use plonky2::fri::FriConfig;
+use plonky2::hash::hash_types::HashOut;
+use plonky2::hash::merkle_tree::{MerkleCap, MerkleTree};
+use plonky2::iop::challenger::Challenger;
 use plonky2::iop::ext_target::ExtensionTarget;
 use plonky2::plonk::circuit_builder::CircuitBuilder;
-use plonky2::plonk::config::PoseidonGoldilocksConfig;
+use plonky2::plonk::config::{GenericConfig, PoseidonGoldilocksConfig};
 use plonky2::util::timing::TimingTree;
 use starky::config::StarkConfig;
 use starky::constraint_consumer::{ConstraintConsumer, RecursiveConstraintConsumer};
@@ -165,8 +172,14 @@ impl Statement {
 /// Time spent in each proving step.
 #[derive(Clone, Debug, Default)]
 pub struct Timings {
+    /// Reading and checking the witness.
+    pub witness: Duration,
+    /// Building the table.
     pub trace: Duration,
-    pub prove: Duration,
+    /// Low-degree extension and Merkle tree of the trace.
+    pub commit: Duration,
+    /// starky's quotient, its commitment, the openings and FRI.
+    pub quotient_and_fri: Duration,
     pub rows: usize,
     pub used_rows: usize,
 }
@@ -185,7 +198,127 @@ pub fn columns(table: &trace::Table) -> Vec<PolynomialValues<F>> {
         .collect()
 }
 
-/// Proves `ops` applied in order from `old_root`. The batch data commitment and number are
+/// Where the trace's low-degree extension and Merkle tree are computed. The transcript and the
+/// rest of the proof are the same either way, so the proof bytes are too.
+#[derive(Clone, Copy)]
+pub enum Committer<'a> {
+    /// plonky2's own `PolynomialBatch::from_values`.
+    Plonky2,
+    /// A compute backend's `lde_commit` (the GPU when it is a CUDA backend).
+    Backend(&'a dyn zknode_kernels::Backend),
+}
+
+fn to_kernel(x: F) -> zknode_kernels::Goldilocks {
+    zknode_kernels::Goldilocks::new(x.to_canonical_u64())
+}
+fn from_kernel(x: zknode_kernels::Goldilocks) -> F {
+    F::from_canonical_u64(x.value())
+}
+
+/// Commits to the trace columns.
+pub fn commit_trace(
+    cols: &[PolynomialValues<F>],
+    committer: Committer<'_>,
+) -> Result<PolynomialBatch<F, C, D>> {
+    let config = stark_config();
+    let (rate_bits, cap_height) = (config.fri_config.rate_bits, config.fri_config.cap_height);
+    match committer {
+        Committer::Plonky2 => Ok(PolynomialBatch::<F, C, D>::from_values(
+            cols.to_vec(),
+            rate_bits,
+            false,
+            cap_height,
+            &mut TimingTree::default(),
+            None,
+        )),
+        Committer::Backend(backend) => {
+            let polynomials: Vec<PolynomialCoeffs<F>> =
+                cols.iter().map(|c| c.clone().ifft()).collect();
+            let n = cols.first().map_or(0, |c| c.len());
+            ensure!(
+                n.is_power_of_two(),
+                "the trace length {n} is not a power of two"
+            );
+            let log_n = n.trailing_zeros() as usize;
+            let coeffs: Vec<zknode_kernels::Goldilocks> = polynomials
+                .iter()
+                .flat_map(|p| p.coeffs.iter().map(|&x| to_kernel(x)))
+                .collect();
+            let tree = backend
+                .lde_commit(&coeffs, log_n, rate_bits, cap_height)
+                .context("committing to the trace on the compute backend")?;
+            let width = tree.leaf_width;
+            let leaves: Vec<Vec<F>> = tree
+                .leaves
+                .chunks(width.max(1))
+                .map(|row| row.iter().map(|&x| from_kernel(x)).collect())
+                .collect();
+            let digest = |d: &zknode_kernels::poseidon::Digest| HashOut {
+                elements: d.map(from_kernel),
+            };
+            Ok(PolynomialBatch {
+                polynomials,
+                merkle_tree: MerkleTree {
+                    leaves,
+                    digests: tree.digests.iter().map(digest).collect(),
+                    cap: MerkleCap(tree.cap.iter().map(digest).collect()),
+                },
+                degree_log: log_n,
+                rate_bits,
+                blinding: false,
+            })
+        }
+    }
+}
+
+/// Proves a table for a statement. The statement's roots and operation commitment must be the
+/// table's (a table that does not satisfy the constraints makes starky's prover stop).
+pub fn prove_table(
+    table: &trace::Table,
+    statement: &Statement,
+    committer: Committer<'_>,
+    timings: &mut Timings,
+) -> Result<Proof> {
+    let config = stark_config();
+    let pis = statement.to_fields();
+    let t = Instant::now();
+    let cols = columns(table);
+    let commitment = commit_trace(&cols, committer)?;
+    timings.commit = t.elapsed();
+    tracing::info!(
+        rows = table.rows,
+        columns = NUM_COLUMNS,
+        "trace committed in {:.2?}",
+        timings.commit
+    );
+    let t = Instant::now();
+    let mut challenger = Challenger::<F, <C as GenericConfig<D>>::Hasher>::new();
+    challenger.observe_elements(&pis);
+    config.observe(&mut challenger);
+    challenger.observe_cap(&commitment.merkle_tree.cap);
+    let proof = starky::prover::prove_with_commitment::<F, C, BatchStark, D>(
+        &BatchStark,
+        &config,
+        &cols,
+        &commitment,
+        None,
+        None,
+        &mut challenger,
+        &pis,
+        None,
+        None,
+        &mut TimingTree::default(),
+    )
+    .context("the STARK prover failed")?;
+    timings.quotient_and_fri = t.elapsed();
+    tracing::info!(
+        "quotient, openings and FRI in {:.2?}",
+        timings.quotient_and_fri
+    );
+    Ok(proof)
+}
+
+/// Proves `ops` applied in order from `old_root`; the batch data commitment and number are
 /// carried as given.
 pub fn prove_ops(
     old_root: &zknode_state::Hash,
@@ -193,7 +326,8 @@ pub fn prove_ops(
     batch_data_commitment: [u64; 4],
     batch_number: u64,
 ) -> Result<(Proof, Timings)> {
-    let t0 = Instant::now();
+    let mut timings = Timings::default();
+    let t = Instant::now();
     let table = trace::build(old_root, ops, MIN_ROWS)?;
     let statement = Statement {
         old_root: table.old_root.map(|x| x.to_canonical_u64()),
@@ -202,28 +336,104 @@ pub fn prove_ops(
         batch_data_commitment,
         batch_number,
     };
-    let cols = columns(&table);
-    let trace_time = t0.elapsed();
-    let t1 = Instant::now();
-    let mut timing = TimingTree::default();
-    let proof = starky::prover::prove::<F, C, BatchStark, D>(
-        BatchStark,
-        &stark_config(),
-        cols,
-        &statement.to_fields(),
-        None,
-        &mut timing,
-    )
-    .context("the STARK prover failed")?;
-    Ok((
-        proof,
-        Timings {
-            trace: trace_time,
-            prove: t1.elapsed(),
-            rows: table.rows,
-            used_rows: table.used_rows,
-        },
-    ))
+    timings.trace = t.elapsed();
+    timings.rows = table.rows;
+    timings.used_rows = table.used_rows;
+    let proof = prove_table(&table, &statement, Committer::Plonky2, &mut timings)?;
+    Ok((proof, timings))
+}
+
+/// Proves a batch witness: checks it, builds the table, commits with `committer`, proves.
+/// A witness that does not check is refused with the failing operation named.
+pub fn prove_witness(
+    w: &zknode_witness::BatchWitness,
+    committer: Committer<'_>,
+) -> Result<(BatchProof, Timings)> {
+    let mut timings = Timings::default();
+    let t = Instant::now();
+    let pi = w.public_inputs().context("the witness does not check")?;
+    timings.witness = t.elapsed();
+    let t = Instant::now();
+    let ops: Vec<TableOp> = w
+        .ops
+        .iter()
+        .map(|o| TableOp {
+            address: o.address,
+            leaf_type: o.leaf_type,
+            slot: o.slot,
+            proof: o.proof.clone(),
+        })
+        .collect();
+    let table = trace::build(&w.old_state_root, &ops, MIN_ROWS)?;
+    let limbs = |h: &zknode_state::Hash| h.0.map(|x| x.value());
+    let statement = Statement {
+        old_root: limbs(&pi.old_root),
+        new_root: limbs(&pi.new_root),
+        ops_commitment: limbs(&pi.ops_commitment),
+        batch_data_commitment: limbs(&pi.batch_data_commitment),
+        batch_number: pi.batch_number,
+    };
+    ensure!(
+        table.new_root.map(|x| x.to_canonical_u64()) == statement.new_root
+            && table.ops_commitment.map(|x| x.to_canonical_u64()) == statement.ops_commitment,
+        "internal: the table and the witness disagree on the new root or the operation commitment"
+    );
+    timings.trace = t.elapsed();
+    timings.rows = table.rows;
+    timings.used_rows = table.used_rows;
+    tracing::info!(
+        ops = ops.len(),
+        rows = table.rows,
+        used = table.used_rows,
+        "table built in {:.2?}",
+        timings.trace
+    );
+    let proof = prove_table(&table, &statement, committer, &mut timings)?;
+    Ok((BatchProof { proof }, timings))
+}
+
+/// A batch proof as it travels and is stored: a starky proof with its public inputs.
+#[derive(Clone, Debug)]
+pub struct BatchProof {
+    pub proof: Proof,
+}
+
+/// File and wire format: magic, format version, then the bincode encoding of the proof.
+const MAGIC: &[u8; 4] = b"ZKBP";
+const FORMAT_VERSION: u32 = 1;
+
+impl BatchProof {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend(bincode::serialize(&self.proof).expect("a proof always serializes"));
+        out
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Result<Self> {
+        ensure!(
+            b.len() >= 8 && &b[..4] == MAGIC,
+            "not a zkNode batch proof (it does not start with {:?})",
+            std::str::from_utf8(MAGIC).unwrap_or("ZKBP")
+        );
+        let v = u32::from_le_bytes(b[4..8].try_into().expect("4 bytes"));
+        ensure!(
+            v == FORMAT_VERSION,
+            "batch proof format {v} is not supported (this build reads format {FORMAT_VERSION})"
+        );
+        let proof: Proof = bincode::deserialize(&b[8..]).context("the batch proof is malformed")?;
+        ensure!(
+            proof.public_inputs.len() == NUM_PUBLIC_INPUTS,
+            "the batch proof has {} public inputs, not {NUM_PUBLIC_INPUTS}",
+            proof.public_inputs.len()
+        );
+        Ok(Self { proof })
+    }
+
+    /// Verifies the proof and returns its statement.
+    pub fn verify(&self) -> Result<Statement> {
+        verify(&self.proof)
+    }
 }
 
 /// Verifies a batch proof and returns its statement.
