@@ -1,0 +1,61 @@
+//! Proving from batch witnesses: the CPU backend's commitment gives the same proof bytes as
+//! plonky2's, the statement is the witness's public inputs, and bad witnesses and proof files
+//! get clear errors.
+
+use zknode_kernels::{Backend, CpuBackend, CudaBackend};
+use zknode_prover::batch::{prove_witness, BatchProof, Committer};
+use zknode_witness::random_witness;
+
+#[test]
+fn proof_from_witness_carries_its_public_inputs() {
+    let w = random_witness(12, 3);
+    let (proof, _) = prove_witness(&w, Committer::Plonky2).expect("prove");
+    let st = proof.verify().expect("verify");
+    let pi = w.public_inputs().expect("public inputs");
+    let limbs = |h: &zknode_state::Hash| h.0.map(|x| x.value());
+    assert_eq!(st.old_root, limbs(&pi.old_root));
+    assert_eq!(st.new_root, limbs(&pi.new_root));
+    assert_eq!(st.ops_commitment, limbs(&pi.ops_commitment));
+    assert_eq!(st.batch_data_commitment, limbs(&pi.batch_data_commitment));
+    assert_eq!(st.batch_number, w.chain.batch_number);
+
+    // The bytes round-trip; damaged files are refused with a reason, never a panic.
+    let bytes = proof.to_bytes();
+    let back = BatchProof::from_bytes(&bytes).expect("decode");
+    assert_eq!(back.to_bytes(), bytes);
+    let e = BatchProof::from_bytes(b"not a proof").unwrap_err().to_string();
+    assert!(e.contains("not a zkNode batch proof"), "{e}");
+    let e = BatchProof::from_bytes(&bytes[..bytes.len() / 2])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("malformed"), "{e}");
+    let mut v2 = bytes.clone();
+    v2[4] = 2;
+    let e = BatchProof::from_bytes(&v2).unwrap_err().to_string();
+    assert!(e.contains("format 2 is not supported"), "{e}");
+}
+
+#[test]
+fn backend_commitment_gives_identical_proof_bytes() {
+    let w = random_witness(8, 11);
+    let (a, _) = prove_witness(&w, Committer::Plonky2).expect("plonky2 commit");
+    let cpu = CpuBackend::new();
+    let (b, _) = prove_witness(&w, Committer::Backend(&cpu)).expect("backend commit");
+    assert_eq!(a.to_bytes(), b.to_bytes(), "CPU backend and plonky2 differ");
+    match CudaBackend::new() {
+        Ok(gpu) => {
+            let (c, _) = prove_witness(&w, Committer::Backend(&gpu)).expect("gpu commit");
+            assert_eq!(a.to_bytes(), c.to_bytes(), "GPU and CPU proofs differ");
+            eprintln!("GPU proof identical on {}", gpu.info());
+        }
+        Err(e) => eprintln!("skipping the GPU comparison: no usable GPU ({e})"),
+    }
+}
+
+#[test]
+fn bad_witness_is_refused_naming_the_operation() {
+    let mut w = random_witness(10, 5);
+    w.ops[4].proof.old_value += ruint::aliases::U256::from(1u64);
+    let e = format!("{:#}", prove_witness(&w, Committer::Plonky2).unwrap_err());
+    assert!(e.contains("operation 4"), "{e}");
+}
