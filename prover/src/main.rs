@@ -102,6 +102,13 @@ struct BenchArgs {
     /// Seed of the random inputs.
     #[arg(long, default_value_t = 0x5eed)]
     seed: u64,
+    /// Benchmark batch proving instead of the kernels: random witnesses of `--ops` sizes,
+    /// proved and verified once each, with the time of each step and the peak memory.
+    #[arg(long)]
+    prove: bool,
+    /// Batch sizes (state operations) for `--prove`, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "64,256,1024,4096")]
+    ops: Vec<usize>,
     /// Skip cases whose host memory need exceeds this many GiB (default: half of the RAM).
     #[arg(long)]
     max_memory_gib: Option<f64>,
@@ -229,6 +236,62 @@ fn run_prove(args: ProveArgs) -> Result<()> {
     Ok(())
 }
 
+/// The process's peak resident memory so far, from /proc (Linux).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn bench_prove(args: &BenchArgs) -> Result<()> {
+    let backend = open_backend(args.device.device).context("opening the compute device")?;
+    let committer = match backend.info().kind {
+        DeviceKind::Cuda => Committer::Backend(backend.as_ref()),
+        DeviceKind::Cpu => Committer::Plonky2,
+    };
+    eprintln!("batch proving on {}", backend.info());
+    let mut sizes = args.ops.clone();
+    // Ascending, so the process's peak memory after each size is that size's peak.
+    sizes.sort_unstable();
+    println!(
+        "{:>6} {:>8} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9} {:>10}",
+        "ops",
+        "rows",
+        "witness",
+        "trace",
+        "commit",
+        "quot+FRI",
+        "total",
+        "ops/s",
+        "proof",
+        "peak MiB"
+    );
+    for ops in sizes {
+        anyhow::ensure!(ops > 0, "--ops sizes must be positive");
+        let w = zknode_witness::random_witness(ops, args.seed);
+        let t = Instant::now();
+        let (proof, tm) = prove_witness(&w, committer)?;
+        let total = t.elapsed();
+        proof.verify().context("a benchmark proof did not verify")?;
+        let secs = |d: std::time::Duration| format!("{:.3}s", d.as_secs_f64());
+        println!(
+            "{:>6} {:>8} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9.1} {:>8}K {:>10}",
+            ops,
+            tm.rows,
+            secs(tm.witness),
+            secs(tm.trace),
+            secs(tm.commit),
+            secs(tm.quotient_and_fri),
+            secs(total),
+            ops as f64 / total.as_secs_f64(),
+            proof.to_bytes().len() / 1024,
+            peak_rss_mib().map_or("n/a".into(), |m| format!("{m:.0}")),
+        );
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Witness(cmd) => run_witness(cmd),
@@ -251,6 +314,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", backend.info());
             Ok(())
         }
+        Command::Bench(args) if args.prove => bench_prove(&args),
         Command::Bench(args) => {
             let backend = open_backend(args.device.device).context("opening the compute device")?;
             eprintln!("benchmarking on {}", backend.info());
