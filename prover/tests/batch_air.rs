@@ -148,7 +148,7 @@ fn bad_witness_is_refused_naming_the_operation() {
     assert!(e.starts_with("operation 3:"), "{e}");
     let (root, mut ops) = scenario(4, 16, 6);
     if let Some(s) = ops[2].proof.siblings.first_mut() {
-        s.0[0] = s.0[0] + zknode_kernels::Goldilocks::ONE;
+        s.0[0] += zknode_kernels::Goldilocks::ONE;
         let e = trace::build(&root, &ops, 64)
             .err()
             .expect("refused")
