@@ -23,7 +23,9 @@ fn proof_from_witness_carries_its_public_inputs() {
     let bytes = proof.to_bytes();
     let back = BatchProof::from_bytes(&bytes).expect("decode");
     assert_eq!(back.to_bytes(), bytes);
-    let e = BatchProof::from_bytes(b"not a proof").unwrap_err().to_string();
+    let e = BatchProof::from_bytes(b"not a proof")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not a zkNode batch proof"), "{e}");
     let e = BatchProof::from_bytes(&bytes[..bytes.len() / 2])
         .unwrap_err()
