@@ -439,15 +439,30 @@ impl BatchProof {
 /// Verifies a batch proof and returns its statement.
 pub fn verify(proof: &Proof) -> Result<Statement> {
     let statement = Statement::from_fields(&proof.public_inputs)?;
-    if let Err(e) = starky::verifier::verify_stark_proof::<F, C, BatchStark, D>(
-        BatchStark,
-        proof.clone(),
-        &stark_config(),
-        None,
-    ) {
-        bail!("the batch proof does not verify: {e}");
+    let config = stark_config();
+    // starky reads the first query round before it checks the proof's shape; a proof without
+    // the configured number of rounds is refused here instead.
+    let rounds = proof.proof.opening_proof.query_round_proofs.len();
+    ensure!(
+        rounds == config.fri_config.num_query_rounds,
+        "the batch proof has {rounds} FRI query rounds, not {}",
+        config.fri_config.num_query_rounds
+    );
+    // Any other malformed shape that starky does not check before indexing is an error too,
+    // never a crash of the verifying process.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        starky::verifier::verify_stark_proof::<F, C, BatchStark, D>(
+            BatchStark,
+            proof.clone(),
+            &config,
+            None,
+        )
+    }));
+    match result {
+        Ok(Ok(())) => Ok(statement),
+        Ok(Err(e)) => bail!("the batch proof does not verify: {e}"),
+        Err(_) => bail!("the batch proof is malformed (the verifier could not read it)"),
     }
-    Ok(statement)
 }
 
 /// Checks every constraint of a table on every row, naming the first row and constraint that
