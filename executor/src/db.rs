@@ -115,10 +115,31 @@ fn account_keys(a: &Address) -> [Hash; 3] {
     ]
 }
 
+/// What a tree key is derived from: the account, the leaf type (0 balance, 1 nonce, 2 code
+/// hash, 3 storage, 4 code length) and, for storage, the slot. The batch witness carries it so
+/// the prover can show the key is the Poseidon derivation of the account's.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct KeySource {
+    pub address: keys::Address,
+    pub leaf_type: u8,
+    pub slot: U256,
+}
+
+impl KeySource {
+    fn account(a: &Address, leaf: keys::LeafType) -> Self {
+        Self {
+            address: addr(a),
+            leaf_type: leaf as u8,
+            slot: U256::ZERO,
+        }
+    }
+}
+
 /// One state-tree write of a batch, with the value it replaced.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct StateWrite {
     pub key: Hash,
+    pub source: KeySource,
     pub old_value: U256,
     pub new_value: U256,
 }
@@ -140,7 +161,7 @@ pub struct StateDb<'c, S> {
     accounts: HashMap<Address, Cached>,
     storage: HashMap<(Address, U256), U256>,
     /// Unflushed writes: key → (value before the block, value now).
-    pending: HashMap<Hash, (U256, U256)>,
+    pending: HashMap<Hash, (KeySource, U256, U256)>,
     /// Flushed writes, in order.
     writes: Vec<StateWrite>,
 }
@@ -172,9 +193,10 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
         let mut w: Vec<StateWrite> = self
             .pending
             .drain()
-            .filter(|(_, (old, new))| old != new)
-            .map(|(key, (old_value, new_value))| StateWrite {
+            .filter(|(_, (_, old, new))| old != new)
+            .map(|(key, (source, old_value, new_value))| StateWrite {
                 key,
+                source,
                 old_value,
                 new_value,
             })
@@ -204,11 +226,11 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
         Ok(())
     }
 
-    fn write(&mut self, key: Hash, old: U256, value: U256) {
+    fn write(&mut self, source: KeySource, key: Hash, old: U256, value: U256) {
         self.pending
             .entry(key)
-            .and_modify(|e| e.1 = value)
-            .or_insert((old, value));
+            .and_modify(|e| e.2 = value)
+            .or_insert((source, old, value));
     }
 
     /// Reads the balance, nonce and code of `addrs` that are not cached yet, all at once (each
@@ -305,7 +327,12 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
     pub fn set_storage(&mut self, a: Address, slot: U256, value: U256) -> Result<(), StateError> {
         let old = self.storage_value(a, slot)?;
         if old != value {
-            self.write(keys::storage_key(&addr(&a), slot), old, value);
+            let source = KeySource {
+                address: addr(&a),
+                leaf_type: keys::LeafType::Storage as u8,
+                slot,
+            };
+            self.write(source, keys::storage_key(&addr(&a), slot), old, value);
             self.storage.insert((a, slot), value);
         }
         Ok(())
@@ -324,21 +351,30 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
             let mut new = old.clone();
             new.balance = acc.info.balance;
             if old.balance != new.balance {
-                self.write(old.keys[0], old.balance, new.balance);
+                let src = KeySource::account(a, keys::LeafType::Balance);
+                self.write(src, old.keys[0], old.balance, new.balance);
             }
             // SELFDESTRUCT on Polygon zkEVM is SENDALL: the account stays, with what the
             // transaction wrote to it; only its balance moves (revm's view of it is kept for the
             // rest of the transaction only). The code branch below only ever adds code.
             new.nonce = acc.info.nonce;
             if old.nonce != new.nonce {
-                self.write(old.keys[1], U256::from(old.nonce), U256::from(new.nonce));
+                let src = KeySource::account(a, keys::LeafType::Nonce);
+                self.write(
+                    src,
+                    old.keys[1],
+                    U256::from(old.nonce),
+                    U256::from(new.nonce),
+                );
             }
             if old.code.is_none() {
                 if let Some(code) = acc.info.code.as_ref().map(|c| c.original_bytes()) {
                     if !code.is_empty() {
                         let h = keys::hash_bytecode(&code);
-                        self.write(old.keys[2], U256::ZERO, h.to_u256());
+                        let src = KeySource::account(a, keys::LeafType::Code);
+                        self.write(src, old.keys[2], U256::ZERO, h.to_u256());
                         self.write(
+                            KeySource::account(a, keys::LeafType::CodeLength),
                             keys::code_length_key(&k),
                             U256::ZERO,
                             U256::from(code.len()),

@@ -149,6 +149,50 @@ pub struct BatchResult {
     pub new_code: Vec<(Hash, Bytes)>,
 }
 
+impl BatchResult {
+    /// The batch witness of this result: the old root, every write with the account it belongs
+    /// to and its proof, the batch data and the chain inputs. `None` when the batch ran without
+    /// [`BatchContext::with_proofs`] (see [`crate::db::prove_writes`] to add them later).
+    pub fn witness(
+        &self,
+        ctx: &BatchContext,
+        batch_l2_data: &[u8],
+        batch_number: u64,
+    ) -> Option<zknode_witness::BatchWitness> {
+        if self.ops.len() != self.writes.len() {
+            return None;
+        }
+        let ops = self
+            .writes
+            .iter()
+            .zip(&self.ops)
+            .map(|(w, p)| {
+                (
+                    w.source.address,
+                    w.source.leaf_type,
+                    w.source.slot,
+                    p.clone(),
+                )
+            })
+            .collect();
+        let chain = zknode_witness::ChainInputs {
+            chain_id: ctx.chain_id,
+            fork_id: ctx.fork_id,
+            sequencer: ctx.sequencer.0 .0,
+            timestamp_limit: ctx.timestamp_limit,
+            l1_info_root: ctx.l1_info_root.0,
+            old_acc_input_hash: ctx.old_acc_input_hash.0,
+            batch_number,
+        };
+        Some(zknode_witness::BatchWitness::from_proofs(
+            self.old_state_root,
+            ops,
+            chain,
+            batch_l2_data.to_vec(),
+        ))
+    }
+}
+
 fn hash_to_b256(h: &Hash) -> B256 {
     B256::from(h.to_u256().to_be_bytes::<32>())
 }

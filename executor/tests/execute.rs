@@ -135,6 +135,11 @@ fn run<'s>(
     }
     assert_eq!(root, res.new_state_root);
     assert_eq!(tree.root(), res.new_state_root);
+    // And they make a batch witness whose keys derive from the accounts written.
+    let w = res.witness(&ctx(), &data, 1).expect("with proofs");
+    assert_eq!(w.check().expect("the witness checks"), res.new_state_root);
+    let back = zknode_witness::BatchWitness::from_json(&w.to_json()).expect("json");
+    assert_eq!(back.check().expect("round trip checks"), res.new_state_root);
     (tree, res)
 }
 
@@ -182,6 +187,27 @@ fn transfers_move_value_and_pay_the_sequencer() {
         res.txs[1].outcome.as_ref().unwrap().cumulative_gas_used,
         42_000
     );
+}
+
+#[test]
+fn an_executed_batch_is_proved_from_its_witness() {
+    use zknode_prover::batch::{prove_witness, Committer};
+    let store = MemoryStore::new();
+    let tree = genesis(&store, 3, &[]);
+    let entries = [
+        block(10),
+        transfer(0, 0, addr(1), 5),
+        transfer(2, 0, Address::repeat_byte(0x77), 9),
+    ];
+    let data = encode_batch(&entries);
+    let (_, res) = run(tree, &HashMap::new(), &entries);
+    let w = res.witness(&ctx(), &data, 9).expect("with proofs");
+    let (proof, _) = prove_witness(&w, Committer::Plonky2).expect("prove");
+    let st = proof.verify().expect("verify");
+    let limbs = |h: &Hash| h.0.map(|x| x.value());
+    assert_eq!(st.old_root, limbs(&res.old_state_root));
+    assert_eq!(st.new_root, limbs(&res.new_state_root));
+    assert_eq!(st.batch_number, 9);
 }
 
 #[test]
