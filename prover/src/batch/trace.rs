@@ -193,6 +193,22 @@ struct Plan {
     levels: Vec<([F; 4], [F; 4], bool, bool)>,
 }
 
+impl Plan {
+    /// An operation whose chains share every level and that involves no other key.
+    fn plain(kind: usize, depth: usize, levels: Vec<([F; 4], [F; 4], bool, bool)>) -> Self {
+        Self {
+            kind,
+            depth,
+            rkp: [0; 4],
+            rks: [0; 4],
+            kp: [0; 4],
+            hvp: [F::ZERO; 4],
+            branch: None,
+            levels,
+        }
+    }
+}
+
 fn plan(index: usize, op: &TableOp) -> Result<Plan, TraceError> {
     let err = |msg: String| TraceError::Op { index, msg };
     let p = &op.proof;
@@ -204,52 +220,20 @@ fn plan(index: usize, op: &TableOp) -> Result<Plan, TraceError> {
             .map(|l| (sib(l), sib(l), true, true))
             .collect::<Vec<_>>()
     };
-    let none = [0u64; 4];
     let zero = [F::ZERO; 4];
     let plan = match &p.kind {
-        UpdateKind::Update => Plan {
-            kind: OP_UPDATE,
-            depth: d,
-            rkp: none,
-            rks: none,
-            kp: none,
-            hvp: zero,
-            branch: None,
-            levels: both(d),
-        },
-        UpdateKind::InsertEmpty => Plan {
-            kind: OP_INSERT_EMPTY,
-            depth: d,
-            rkp: none,
-            rks: none,
-            kp: none,
-            hvp: zero,
-            branch: None,
-            levels: both(d),
-        },
-        UpdateKind::ZeroToAbsent { found: None } => Plan {
-            kind: OP_ABSENT_EMPTY,
-            depth: d,
-            rkp: none,
-            rks: none,
-            kp: none,
-            hvp: zero,
-            branch: None,
-            levels: both(d),
-        },
+        UpdateKind::Update => Plan::plain(OP_UPDATE, d, both(d)),
+        UpdateKind::InsertEmpty => Plan::plain(OP_INSERT_EMPTY, d, both(d)),
+        UpdateKind::ZeroToAbsent { found: None } => Plan::plain(OP_ABSENT_EMPTY, d, both(d)),
         UpdateKind::ZeroToAbsent {
             found: Some((rkey, vh)),
         } => {
             let kp = join(rkey.raw(), &k, d, None);
             Plan {
-                kind: OP_ABSENT_FOUND,
-                depth: d,
                 rkp: rkey.raw(),
-                rks: none,
                 kp,
                 hvp: f4(vh),
-                branch: None,
-                levels: both(d),
+                ..Plan::plain(OP_ABSENT_FOUND, d, both(d))
             }
         }
         UpdateKind::Delete { sibling: None } => {
@@ -258,16 +242,7 @@ fn plan(index: usize, op: &TableOp) -> Result<Plan, TraceError> {
                     "a deletion without a sibling must remove the root leaf, but the path has {d} siblings"
                 )));
             }
-            Plan {
-                kind: OP_DELETE_ROOT,
-                depth: 0,
-                rkp: none,
-                rks: none,
-                kp: none,
-                hvp: zero,
-                branch: None,
-                levels: Vec::new(),
-            }
+            Plan::plain(OP_DELETE_ROOT, 0, Vec::new())
         }
         UpdateKind::Delete {
             sibling: Some(SiblingNode::Branch { left, right }),
@@ -276,14 +251,8 @@ fn plan(index: usize, op: &TableOp) -> Result<Plan, TraceError> {
                 return Err(err("a deletion beside a branch needs a sibling path".into()));
             }
             Plan {
-                kind: OP_DELETE_BRANCH,
-                depth: d,
-                rkp: none,
-                rks: none,
-                kp: none,
-                hvp: zero,
                 branch: Some((*left, *right)),
-                levels: both(d),
+                ..Plan::plain(OP_DELETE_BRANCH, d, both(d))
             }
         }
         UpdateKind::Delete {
