@@ -25,3 +25,6 @@ g++ -std=c++17 -O2 -fPIC -shared -Wno-unknown-pragmas -I "$out" -I kernels/cuda-
 echo "== CUDA backend tests on the CPU emulation of the driver (sizes up to 2^${ZKNODE_CUDA_TEST_MAX_LOG:-16})"
 LD_LIBRARY_PATH="$out${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ZKNODE_CUDA_TEST_MAX_LOG="${ZKNODE_CUDA_TEST_MAX_LOG:-16}" \
   ZKNODE_REQUIRE_CUDA=1 cargo test --locked -p zknode-kernels --test cuda
+echo "== a batch proof with the CUDA backend's trace commitment, on the emulation, equals the CPU's byte for byte"
+LD_LIBRARY_PATH="$out${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ZKNODE_REQUIRE_CUDA=1 \
+  cargo test --locked -p zknode-prover --test batch_witness backend_commitment

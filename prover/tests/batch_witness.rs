@@ -50,6 +50,9 @@ fn backend_commitment_gives_identical_proof_bytes() {
             assert_eq!(a.to_bytes(), c.to_bytes(), "GPU and CPU proofs differ");
             eprintln!("GPU proof identical on {}", gpu.info());
         }
+        Err(e) if std::env::var("ZKNODE_REQUIRE_CUDA").as_deref() == Ok("1") => {
+            panic!("ZKNODE_REQUIRE_CUDA=1 but no CUDA device opens: {e}")
+        }
         Err(e) => eprintln!("skipping the GPU comparison: no usable GPU ({e})"),
     }
 }
