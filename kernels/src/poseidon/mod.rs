@@ -8,10 +8,12 @@
 mod avx512;
 mod constants;
 mod fast;
+pub mod many;
 mod mds;
 mod raw;
 
 pub use constants::ROUND_CONSTANTS;
+pub use many::{hash_or_noop_many, two_to_one_many};
 
 use crate::goldilocks::Goldilocks;
 
