@@ -7,7 +7,7 @@ use crate::bn254::{self, Fr, G1Affine, G1Projective};
 use crate::error::{KernelError, Result};
 use crate::goldilocks::ntt::{ntt_in_place, reverse_bits, scale_by_inverse_n, twiddles};
 use crate::goldilocks::Goldilocks;
-use crate::merkle::{check_shape, MerkleTree};
+use crate::merkle::{check_shape, hash_leaves, MerkleTree};
 use crate::poseidon::{self, Digest, State};
 use crate::shape;
 
@@ -164,10 +164,8 @@ impl Backend for CpuBackend {
     }
 
     fn poseidon_permute(&self, states: &mut [State]) -> Result<()> {
-        states
-            .par_iter_mut()
-            .with_min_len(256)
-            .for_each(poseidon::permute);
+        // Chunks of a multiple of eight, so every group but the last fills the lanes.
+        states.par_chunks_mut(256).for_each(poseidon::permute_many);
         Ok(())
     }
 
@@ -178,11 +176,7 @@ impl Backend for CpuBackend {
                 rows.len()
             )));
         }
-        Ok(rows
-            .par_chunks(width)
-            .with_min_len(64)
-            .map(poseidon::hash_or_noop)
-            .collect())
+        Ok(hash_leaves(rows, width))
     }
 
     fn merkle_tree(

@@ -5,12 +5,66 @@
 //! (0 = leaf digests) and index `j` sits at [`digest_index`]`(level, j)`. The subtree roots form
 //! the cap. Leaves of at most four elements are their own digest (see
 //! [`crate::poseidon::hash_or_noop`]).
+//!
+//! The CPU hashes leaves and levels eight at a time in lockstep ([`crate::poseidon::many`]), so
+//! the multi-lane permutation does the work where the CPU has one.
 
 use rayon::prelude::*;
 
 use crate::error::{KernelError, Result};
 use crate::goldilocks::Goldilocks;
-use crate::poseidon::{hash_or_noop, two_to_one, Digest};
+use crate::poseidon::many::GROUP;
+use crate::poseidon::{hash_or_noop, hash_or_noop_many, two_to_one, two_to_one_many, Digest, RATE};
+
+/// Permutations one rayon task computes at least, so that scheduling stays a small cost.
+const PERMUTATIONS_PER_TASK: usize = 64;
+
+/// [`hash_or_noop`] of each `leaf_width`-element row of `leaves` (row-major), on all cores,
+/// eight rows in lockstep per group (see [`hash_or_noop_many`]).
+///
+/// # Panics
+/// If `leaf_width` is zero or does not divide `leaves.len()`.
+pub fn hash_leaves(leaves: &[Goldilocks], leaf_width: usize) -> Vec<Digest> {
+    assert!(
+        leaf_width > 0 && leaves.len().is_multiple_of(leaf_width),
+        "hash_leaves: {} elements do not split into rows of width {leaf_width}",
+        leaves.len()
+    );
+    let mut out = vec![[Goldilocks::ZERO; 4]; leaves.len() / leaf_width];
+    // Rows of at most four elements are copied, not hashed: count them as one permutation.
+    let per_group = GROUP
+        * if leaf_width <= 4 {
+            1
+        } else {
+            leaf_width.div_ceil(RATE)
+        };
+    let rows_per_task = GROUP * PERMUTATIONS_PER_TASK.div_ceil(per_group);
+    leaves
+        .par_chunks(rows_per_task * leaf_width)
+        .zip(out.par_chunks_mut(rows_per_task))
+        .for_each(|(rows, out)| hash_or_noop_many(rows, leaf_width, out));
+    out
+}
+
+/// One Merkle level up: `two_to_one` of each pair `2k`, `2k + 1`, on all cores, eight pairs in
+/// lockstep per group (see [`two_to_one_many`]).
+///
+/// # Panics
+/// If `level` has an odd number of digests.
+pub fn compress_level(level: &[Digest]) -> Vec<Digest> {
+    assert!(
+        level.len().is_multiple_of(2),
+        "compress_level: {} digests do not pair up",
+        level.len()
+    );
+    let mut out = vec![[Goldilocks::ZERO; 4]; level.len() / 2];
+    let pairs_per_task = PERMUTATIONS_PER_TASK.next_multiple_of(GROUP);
+    level
+        .par_chunks(2 * pairs_per_task)
+        .zip(out.par_chunks_mut(pairs_per_task))
+        .for_each(|(nodes, out)| two_to_one_many(nodes, out));
+    out
+}
 
 /// A Merkle tree with a cap, holding its leaves row-major.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,19 +136,14 @@ impl MerkleTree {
     /// Builds the tree on the CPU from row-major leaves.
     pub fn new(leaves: Vec<Goldilocks>, leaf_width: usize, cap_height: usize) -> Result<Self> {
         let log_n = check_shape(leaves.len(), leaf_width, cap_height)?;
-        let leaf_digests: Vec<Digest> = leaves.par_chunks(leaf_width).map(hash_or_noop).collect();
+        let leaf_digests = hash_leaves(&leaves, leaf_width);
         Ok(Self::from_leaf_digests(
             leaves,
             leaf_width,
             log_n,
             cap_height,
             leaf_digests,
-            |level| {
-                level
-                    .par_chunks(2)
-                    .map(|p| two_to_one(&p[0], &p[1]))
-                    .collect()
-            },
+            compress_level,
         ))
     }
 

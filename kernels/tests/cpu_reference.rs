@@ -109,19 +109,23 @@ fn coset_lde_matches_plonky2() {
 fn poseidon_matches_plonky2() {
     let cpu = CpuBackend::new();
     let mut rng = rng();
-    let mut states: Vec<State> = (0..1000)
-        .map(|_| core::array::from_fn(|_| Goldilocks::new(rng.gen())))
-        .collect();
-    // Edge lanes: zero and p - 1.
-    states.push([Goldilocks::ZERO; 12]);
-    states.push([Goldilocks::new(u64::MAX); 12]);
-    let inputs = states.clone();
-    cpu.poseidon_permute(&mut states).unwrap();
-    for (input, ours) in inputs.iter().zip(&states) {
-        let theirs = PF::poseidon(core::array::from_fn(|i| {
-            PF::from_canonical_u64(input[i].value())
-        }));
-        assert_eq!(from_p(&theirs), ours.to_vec());
+    // Counts below, at and around the eight lanes of the multi-lane permutation, and one with a
+    // partial last group behind full parallel chunks.
+    for count in [0, 1, 5, 8, 9, 1000] {
+        let mut states: Vec<State> = (0..count)
+            .map(|_| core::array::from_fn(|_| Goldilocks::new(rng.gen())))
+            .collect();
+        // Edge lanes: zero and p - 1.
+        states.push([Goldilocks::ZERO; 12]);
+        states.push([Goldilocks::new(u64::MAX); 12]);
+        let inputs = states.clone();
+        cpu.poseidon_permute(&mut states).unwrap();
+        for (input, ours) in inputs.iter().zip(&states) {
+            let theirs = PF::poseidon(core::array::from_fn(|i| {
+                PF::from_canonical_u64(input[i].value())
+            }));
+            assert_eq!(from_p(&theirs), ours.to_vec(), "{} states", count + 2);
+        }
     }
 }
 
@@ -129,15 +133,20 @@ fn poseidon_matches_plonky2() {
 fn row_hashes_match_plonky2_hash_or_noop() {
     let cpu = CpuBackend::new();
     let mut rng = rng();
-    for width in [1, 3, 4, 5, 8, 9, 16, 17, 135] {
-        let rows = random_vec(&mut rng, 16 * width);
-        let ours = cpu.hash_rows(&rows, width).unwrap();
-        for (r, d) in rows.chunks(width).zip(&ours) {
-            assert_eq!(
-                &digest_from_p(&PoseidonHash::hash_or_noop(&to_p(r))),
-                d,
-                "width {width}"
-            );
+    // Row counts that fill eight-row groups and ones that leave a short last group (hashed with
+    // spare lanes or one by one); widths that are and are not multiples of the rate of 8.
+    for width in [1, 3, 4, 5, 8, 9, 16, 17, 135, 368] {
+        for count in [1, 3, 4, 13, 16, 1000] {
+            let rows = random_vec(&mut rng, count * width);
+            let ours = cpu.hash_rows(&rows, width).unwrap();
+            assert_eq!(ours.len(), count);
+            for (r, d) in rows.chunks(width).zip(&ours) {
+                assert_eq!(
+                    &digest_from_p(&PoseidonHash::hash_or_noop(&to_p(r))),
+                    d,
+                    "width {width}, {count} rows"
+                );
+            }
         }
     }
     assert!(cpu.hash_rows(&[Goldilocks::ZERO; 7], 3).is_err());
@@ -151,7 +160,11 @@ fn merkle_tree_matches_plonky2_layout() {
         (0, 1, 0),
         (1, 7, 0),
         (1, 7, 1),
+        (2, 4, 0),
+        (2, 6, 1),
+        (3, 8, 0),
         (4, 3, 2),
+        (5, 368, 2),
         (6, 12, 0),
         (7, 5, 7),
         (10, 9, 4),
@@ -189,9 +202,12 @@ fn lde_commit_matches_plonky2_polynomial_batch() {
     let mut rng = rng();
     for (log_n, count, rate_bits, cap_height) in [
         (0, 1, 1, 0),
+        (1, 5, 1, 0),
         (3, 1, 1, 2),
         (5, 7, 3, 4),
+        (4, 8, 3, 1),
         (8, 33, 3, 4),
+        (6, 368, 3, 4),
         (10, 4, 2, 0),
     ] {
         let n = 1 << log_n;
