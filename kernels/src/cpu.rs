@@ -125,13 +125,53 @@ pub fn coset_lde(
 }
 
 /// Turns polynomial-major LDE values into row-major leaves in bit-reversed row order.
+///
+/// Row `i` holds the values at point `reverse_bits(i)`. The rows `j + m · big / 8` (`m` in
+/// `0..8`) read the eight consecutive points `reverse_bits(j) + reverse_bits(m, 3)`, one cache
+/// line of each polynomial: they are written together, so every line of the LDE is read once
+/// (reading row by row would touch a fresh line for each value).
 pub fn lde_to_leaves(lde: &[Goldilocks], count: usize, log_big: usize) -> Vec<Goldilocks> {
+    const SPREAD_BITS: usize = 3;
+    const SPREAD: usize = 1 << SPREAD_BITS;
     let big = 1usize << log_big;
+    assert_eq!(lde.len(), count * big, "lde_to_leaves: LDE length");
     let mut rows = vec![Goldilocks::ZERO; count * big];
-    rows.par_chunks_mut(count).enumerate().for_each(|(i, row)| {
-        let src = reverse_bits(i, log_big);
-        for (k, x) in row.iter_mut().enumerate() {
-            *x = lde[k * big + src];
+    if count == 0 {
+        return rows;
+    }
+    if log_big < SPREAD_BITS {
+        rows.par_chunks_mut(count).enumerate().for_each(|(i, row)| {
+            let src = reverse_bits(i, log_big);
+            for (k, x) in row.iter_mut().enumerate() {
+                *x = lde[k * big + src];
+            }
+        });
+        return rows;
+    }
+    // Plane `m` is rows `m · big / 8 ..`; a task takes the same rows of every plane.
+    let plane = big / SPREAD;
+    let rows_per_task = (1usize << 13).div_ceil(SPREAD * count).clamp(1, plane);
+    let mut planes: Vec<_> = rows
+        .chunks_mut(plane * count)
+        .map(|p| p.chunks_mut(rows_per_task * count))
+        .collect();
+    let tasks: Vec<(usize, [&mut [Goldilocks]; SPREAD])> = (0..plane.div_ceil(rows_per_task))
+        .map(|t| {
+            let parts = core::array::from_fn(|m| planes[m].next().expect("equal planes"));
+            (t * rows_per_task, parts)
+        })
+        .collect();
+    let lane = core::array::from_fn::<usize, SPREAD, _>(|m| reverse_bits(m, SPREAD_BITS));
+    tasks.into_par_iter().for_each(|(j0, mut parts)| {
+        let n = parts[0].len() / count;
+        for dj in 0..n {
+            let base = reverse_bits(j0 + dj, log_big);
+            for k in 0..count {
+                let src = &lde[k * big + base..][..SPREAD];
+                for (part, &l) in parts.iter_mut().zip(&lane) {
+                    part[dj * count + k] = src[l];
+                }
+            }
         }
     });
     rows
@@ -216,5 +256,32 @@ impl Backend for CpuBackend {
 
     fn bn254_ntt(&self, values: &mut [Fr], dir: NttDirection) -> Result<()> {
         bn254::ntt(values, dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaves_are_the_bit_reversed_rows_of_the_lde() {
+        for log_big in 0..=10 {
+            for count in [1, 2, 3, 8, 37] {
+                let big = 1usize << log_big;
+                let lde: Vec<Goldilocks> = (0..count * big)
+                    .map(|i| Goldilocks::new(i as u64 * 0x9e37_79b9 + 7))
+                    .collect();
+                let rows = lde_to_leaves(&lde, count, log_big);
+                for i in 0..big {
+                    for k in 0..count {
+                        assert_eq!(
+                            rows[i * count + k],
+                            lde[k * big + reverse_bits(i, log_big)],
+                            "log_big {log_big}, count {count}, row {i}, column {k}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }
