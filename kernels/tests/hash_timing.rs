@@ -4,6 +4,13 @@
 
 use std::time::{Duration, Instant};
 
+use plonky2::field::goldilocks_field::GoldilocksField as PF;
+use plonky2::field::polynomial::PolynomialCoeffs;
+use plonky2::field::types::Field;
+use plonky2::fri::oracle::PolynomialBatch;
+use plonky2::hash::poseidon::Poseidon;
+use plonky2::plonk::config::PoseidonGoldilocksConfig;
+use plonky2::util::timing::TimingTree;
 use zknode_kernels::merkle::{compress_level, hash_leaves};
 use zknode_kernels::poseidon::{self, Digest, State};
 use zknode_kernels::{cpu, Backend, CpuBackend, Goldilocks, MerkleTree};
@@ -65,10 +72,21 @@ fn bulk_hashing_timings() {
         poseidon::permute_many(&mut s);
         s
     });
+    let plonky2 = time(5, || {
+        states
+            .iter()
+            .map(|s| {
+                PF::poseidon(core::array::from_fn(|i| {
+                    PF::from_canonical_u64(s[i].value())
+                }))
+            })
+            .collect::<Vec<_>>()
+    });
     println!(
-        "one thread, per permutation: scalar {}, permute_many {}",
+        "one thread, per permutation: scalar {}, permute_many {}, plonky2 {}",
         per(scalar, n),
-        per(many, n)
+        per(many, n),
+        per(plonky2, n)
     );
     let backend = time(5, || {
         let mut s = states.clone();
@@ -134,8 +152,28 @@ fn bulk_hashing_timings() {
         let tree = MerkleTree::new(leaves, 368, 4).unwrap();
         let t_tree = s.elapsed();
         drop(tree);
+        let polys: Vec<PolynomialCoeffs<PF>> = coeffs
+            .chunks(1 << log_n)
+            .map(|c| {
+                PolynomialCoeffs::new(
+                    c.iter()
+                        .map(|x| PF::from_canonical_u64(x.value()))
+                        .collect(),
+                )
+            })
+            .collect();
+        let theirs = time(1, || {
+            PolynomialBatch::<PF, PoseidonGoldilocksConfig, 2>::from_coeffs(
+                polys.clone(),
+                3,
+                false,
+                4,
+                &mut TimingTree::default(),
+                None,
+            )
+        });
         println!(
-            "lde_commit 2^{log_n} x 368, blowup 8, cap 2^4: {t:.2?} (coset LDE {t_lde:.2?}, leaves in bit-reversed rows {t_rows:.2?}, Merkle tree {t_tree:.2?})"
+            "lde_commit 2^{log_n} x 368, blowup 8, cap 2^4: {t:.2?} (coset LDE {t_lde:.2?}, leaves in bit-reversed rows {t_rows:.2?}, Merkle tree {t_tree:.2?}); plonky2's from_coeffs {theirs:.2?}"
         );
     }
 }
