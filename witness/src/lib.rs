@@ -48,7 +48,7 @@ pub use commit::{
     batch_data_commitment, batch_data_elements, ops_commitment, ops_commitment_step, PublicInputs,
 };
 pub use error::{OpProblem, WitnessError};
-pub use random::{random_witness, ALL_KINDS_FROM};
+pub use random::{random_batches, random_witness, ALL_KINDS_FROM};
 pub use types::{derive_key, BatchWitness, ChainInputs, WitnessOp, KIND_NAMES, WITNESS_VERSION};
 pub use zknode_state::keys::Address;
 pub use zknode_state::{Hash, Key, SiblingNode, UpdateKind, UpdateProof};

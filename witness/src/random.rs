@@ -167,54 +167,93 @@ fn random_chain(rng: &mut ChaCha8Rng) -> ChainInputs {
     }
 }
 
-fn attempt_witness(rng: &mut ChaCha8Rng, ops: usize) -> BatchWitness {
-    let mut g = Gen {
-        rng: ChaCha8Rng::from_seed(rng.gen()),
-        accounts: Vec::new(),
-        present: Vec::new(),
-        present_set: HashSet::new(),
-    };
-
-    // The tree before the batch.
-    let leaves = (2 * ops).max(32);
-    let mut initial = Vec::with_capacity(leaves);
-    while g.present.len() < leaves {
-        let leaf = g.absent_leaf();
-        let value = g.value_for(leaf.1);
-        g.add(leaf);
-        initial.push((key_of(&leaf), value));
+impl Gen {
+    fn new(rng: &mut ChaCha8Rng) -> Self {
+        Gen {
+            rng: ChaCha8Rng::from_seed(rng.gen()),
+            accounts: Vec::new(),
+            present: Vec::new(),
+            present_set: HashSet::new(),
+        }
     }
-    let mut tree = StateTree::at_root(MemoryStore::new(), zknode_state::Hash::ZERO);
-    tree.apply_batch(&initial)
-        .expect("a memory tree built from nothing cannot miss nodes");
 
-    let chain = random_chain(&mut g.rng);
-    let data_len = g.rng.gen_range(0..=64 + 48 * ops);
-    let batch_l2_data: Vec<u8> = (0..data_len).map(|_| g.rng.gen()).collect();
+    /// A tree of `leaves` random leaves.
+    fn tree(&mut self, leaves: usize) -> StateTree<MemoryStore> {
+        let mut initial = Vec::with_capacity(leaves);
+        while self.present.len() < leaves {
+            let leaf = self.absent_leaf();
+            let value = self.value_for(leaf.1);
+            self.add(leaf);
+            initial.push((key_of(&leaf), value));
+        }
+        let mut tree = StateTree::at_root(MemoryStore::new(), zknode_state::Hash::ZERO);
+        tree.apply_batch(&initial)
+            .expect("a memory tree built from nothing cannot miss nodes");
+        tree
+    }
 
-    let mut b = WitnessBuilder::new(&mut tree);
-    for _ in 0..ops {
-        let roll = g.rng.gen_range(0..100);
-        let w = if roll < 40 && !g.present.is_empty() {
-            let leaf = g.present[g.rng.gen_range(0..g.present.len())];
-            let value = g.value_for(leaf.1);
+    fn batch_data(&mut self, ops: usize) -> Vec<u8> {
+        let data_len = self.rng.gen_range(0..=64 + 48 * ops);
+        (0..data_len).map(|_| self.rng.gen()).collect()
+    }
+
+    /// One random write: an update, insertion, deletion or zero write to an absent key.
+    fn next_write(&mut self) -> Write {
+        let roll = self.rng.gen_range(0..100);
+        if roll < 40 && !self.present.is_empty() {
+            let leaf = self.present[self.rng.gen_range(0..self.present.len())];
+            let value = self.value_for(leaf.1);
             Gen::write(leaf, value)
-        } else if roll < 70 || g.present.is_empty() {
-            let leaf = g.absent_leaf();
-            let value = g.value_for(leaf.1);
-            g.add(leaf);
+        } else if roll < 70 || self.present.is_empty() {
+            let leaf = self.absent_leaf();
+            let value = self.value_for(leaf.1);
+            self.add(leaf);
             Gen::write(leaf, value)
         } else if roll < 90 {
-            let i = g.rng.gen_range(0..g.present.len());
-            Gen::write(g.remove_at(i), U256::ZERO)
+            let i = self.rng.gen_range(0..self.present.len());
+            Gen::write(self.remove_at(i), U256::ZERO)
         } else {
-            let leaf = g.absent_leaf();
+            let leaf = self.absent_leaf();
             Gen::write(leaf, U256::ZERO)
-        };
-        b.write(w)
-            .expect("valid writes to a memory tree cannot fail");
+        }
     }
-    b.finish(chain, batch_l2_data)
+
+    fn batch(&mut self, tree: &mut StateTree<MemoryStore>, ops: usize, chain: ChainInputs) -> BatchWitness {
+        let batch_l2_data = self.batch_data(ops);
+        let mut b = WitnessBuilder::new(tree);
+        for _ in 0..ops {
+            let w = self.next_write();
+            b.write(w)
+                .expect("valid writes to a memory tree cannot fail");
+        }
+        b.finish(chain, batch_l2_data)
+    }
+}
+
+fn attempt_witness(rng: &mut ChaCha8Rng, ops: usize) -> BatchWitness {
+    let mut g = Gen::new(rng);
+    let mut tree = g.tree((2 * ops).max(32));
+    let chain = random_chain(&mut g.rng);
+    g.batch(&mut tree, ops, chain)
+}
+
+/// `count` valid witnesses of `ops` random writes each that follow one another: batch numbers
+/// `1..=count`, each starting from the state root the one before it ends at, over one random
+/// tree. The same for the same seed. For tests and benchmarks of aggregation.
+pub fn random_batches(count: usize, ops: usize, seed: u64) -> Vec<BatchWitness> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut g = Gen::new(&mut rng);
+    let mut tree = g.tree((2 * ops).max(32));
+    let chain = random_chain(&mut g.rng);
+    (1..=count as u64)
+        .map(|n| {
+            let chain = ChainInputs {
+                batch_number: n,
+                ..chain.clone()
+            };
+            g.batch(&mut tree, ops, chain)
+        })
+        .collect()
 }
 
 fn key_of(leaf: &Leaf) -> zknode_state::Key {
