@@ -3,3 +3,4 @@
 
 pub mod batch;
 pub mod bench;
+pub mod recursion;

@@ -218,7 +218,12 @@ impl Gen {
         }
     }
 
-    fn batch(&mut self, tree: &mut StateTree<MemoryStore>, ops: usize, chain: ChainInputs) -> BatchWitness {
+    fn batch(
+        &mut self,
+        tree: &mut StateTree<MemoryStore>,
+        ops: usize,
+        chain: ChainInputs,
+    ) -> BatchWitness {
         let batch_l2_data = self.batch_data(ops);
         let mut b = WitnessBuilder::new(tree);
         for _ in 0..ops {
@@ -237,21 +242,23 @@ fn attempt_witness(rng: &mut ChaCha8Rng, ops: usize) -> BatchWitness {
     g.batch(&mut tree, ops, chain)
 }
 
-/// `count` valid witnesses of `ops` random writes each that follow one another: batch numbers
-/// `1..=count`, each starting from the state root the one before it ends at, over one random
-/// tree. The same for the same seed. For tests and benchmarks of aggregation.
-pub fn random_batches(count: usize, ops: usize, seed: u64) -> Vec<BatchWitness> {
+/// Valid witnesses of consecutive batches, one per entry of `ops` with that many random writes:
+/// batch numbers `1..=ops.len()`, each starting from the state root the one before it ends at,
+/// over one random tree. The same for the same seed. For tests and benchmarks of aggregation.
+pub fn random_batches(ops: &[usize], seed: u64) -> Vec<BatchWitness> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut g = Gen::new(&mut rng);
-    let mut tree = g.tree((2 * ops).max(32));
+    let most = ops.iter().copied().max().unwrap_or(0);
+    let mut tree = g.tree((2 * most).max(32));
     let chain = random_chain(&mut g.rng);
-    (1..=count as u64)
-        .map(|n| {
+    ops.iter()
+        .zip(1u64..)
+        .map(|(&count, n)| {
             let chain = ChainInputs {
                 batch_number: n,
                 ..chain.clone()
             };
-            g.batch(&mut tree, ops, chain)
+            g.batch(&mut tree, count, chain)
         })
         .collect()
 }

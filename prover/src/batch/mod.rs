@@ -146,6 +146,18 @@ impl Statement {
         v
     }
 
+    /// The statement of a witness's public inputs.
+    pub fn of(pi: &zknode_witness::PublicInputs) -> Self {
+        let limbs = |h: &zknode_state::Hash| h.0.map(|x| x.value());
+        Statement {
+            old_root: limbs(&pi.old_root),
+            new_root: limbs(&pi.new_root),
+            ops_commitment: limbs(&pi.ops_commitment),
+            batch_data_commitment: limbs(&pi.batch_data_commitment),
+            batch_number: pi.batch_number,
+        }
+    }
+
     pub fn from_fields(v: &[F]) -> Result<Self> {
         ensure!(
             v.len() == NUM_PUBLIC_INPUTS,
@@ -365,14 +377,7 @@ pub fn prove_witness(
         })
         .collect();
     let table = trace::build(&w.old_state_root, &ops, MIN_ROWS)?;
-    let limbs = |h: &zknode_state::Hash| h.0.map(|x| x.value());
-    let statement = Statement {
-        old_root: limbs(&pi.old_root),
-        new_root: limbs(&pi.new_root),
-        ops_commitment: limbs(&pi.ops_commitment),
-        batch_data_commitment: limbs(&pi.batch_data_commitment),
-        batch_number: pi.batch_number,
-    };
+    let statement = Statement::of(&pi);
     ensure!(
         table.new_root.map(|x| x.to_canonical_u64()) == statement.new_root
             && table.ops_commitment.map(|x| x.to_canonical_u64()) == statement.ops_commitment,

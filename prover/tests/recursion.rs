@@ -1,0 +1,165 @@
+//! Recursive aggregation: batch proofs of consecutive batches are wrapped, aggregated (a wrap
+//! with a wrap, then an aggregate with a wrap) and finalized; every proof verifies and states
+//! the range, roots and accumulators of the batches it covers. Proofs that do not chain cannot
+//! be aggregated, not even by a prover that skips the checks, and tampered proofs are refused.
+//!
+//! The circuits are cached under the target directory; the first run builds them (about a
+//! minute on two cores), later runs load them.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use plonky2::field::types::Field;
+use zknode_prover::batch::{self, BatchProof, Committer, Statement, F};
+use zknode_prover::recursion::{self, acc_over, Circuits, FinalStatement, RangeStatement};
+use zknode_witness::random_batches;
+
+fn circuits() -> Circuits {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("circuits");
+    let t = Instant::now();
+    let c = recursion::load_or_build(Some(&dir), &mut |step| eprintln!("recursion: {step}"))
+        .expect("the recursion circuits build");
+    eprintln!(
+        "circuits ready in {:.2?}; aggregate circuit 2^{} rows",
+        t.elapsed(),
+        c.aggregate_degree_bits()
+    );
+    c
+}
+
+fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    let t = Instant::now();
+    let out = f();
+    eprintln!("{what}: {:.2?}", t.elapsed());
+    out
+}
+
+#[test]
+fn batches_wrap_aggregate_and_finalize() {
+    let c = circuits();
+    // The last batch is large enough that its wrap goes through the rewrap circuit.
+    let witnesses = random_batches(&[3, 3, 500], 21);
+    let proofs: Vec<(BatchProof, Statement)> = witnesses
+        .iter()
+        .map(|w| {
+            let (p, _) = batch::prove_witness(w, Committer::Plonky2).expect("batch proof");
+            let s = p.verify().expect("batch proof verifies");
+            (p, s)
+        })
+        .collect();
+    let statements: Vec<Statement> = proofs.iter().map(|(_, s)| s.clone()).collect();
+
+    // Wrap each with the accumulator before it.
+    let mut acc = [0u64; 4];
+    let mut wraps = Vec::new();
+    for (p, s) in &proofs {
+        let w = timed("wrap", || c.wrap(p, acc)).expect("wrap");
+        let st = c.verify(&w).expect("the wrap verifies");
+        assert_eq!(st, RangeStatement::of_batch(s, acc).unwrap());
+        acc = st.acc_new;
+        wraps.push(w);
+    }
+    match wraps[2].kind {
+        recursion::Kind::Wrap(bits) => assert!(bits > recursion::DIRECT_WRAP_MAX_BITS),
+        k => panic!("{k:?}"),
+    }
+
+    // Wrap + wrap, then aggregate + wrap: the one aggregate circuit takes both kinds.
+    let a01 = timed("aggregate", || c.aggregate(&wraps[0], &wraps[1])).expect("aggregate");
+    let a012 = timed("aggregate", || c.aggregate(&a01, &wraps[2])).expect("aggregate");
+    let st = c.verify(&a012).expect("the aggregate verifies");
+    assert_eq!(st.first_batch, 1);
+    assert_eq!(st.last_batch, 3);
+    assert_eq!(st.old_root, statements[0].old_root);
+    assert_eq!(st.new_root, statements[2].new_root);
+    assert_eq!(st.acc_old, [0; 4]);
+    assert_eq!(st.acc_new, acc_over([0; 4], &statements));
+
+    // The other tree shape states the same range and accumulator.
+    let a12 = c.aggregate(&wraps[1], &wraps[2]).expect("aggregate");
+    let other = c.aggregate(&wraps[0], &a12).expect("aggregate");
+    assert_eq!(c.verify(&other).unwrap(), st);
+
+    let aggregator = [0xabu8; 20];
+    let fin = timed("final", || c.finalize(&a012, aggregator)).expect("final");
+    let fs = c.verify_final(&fin).expect("the final proof verifies");
+    assert_eq!(
+        fs,
+        FinalStatement {
+            range: st,
+            aggregator
+        }
+    );
+    // A single batch can be finalized too.
+    let one = c.finalize(&wraps[0], aggregator).expect("final of a wrap");
+    assert_eq!(c.verify_final(&one).unwrap().range.last_batch, 1);
+
+    // Bytes round trip.
+    let b = a012.to_bytes();
+    assert_eq!(c.verify(&c.read_recursive(&b).unwrap()).unwrap(), st);
+    let fb = fin.to_bytes();
+    assert_eq!(c.verify_final(&c.read_final(&fb).unwrap()).unwrap(), fs);
+    eprintln!(
+        "sizes: wrap {} B, aggregate {} B, final {} B",
+        wraps[0].to_bytes().len(),
+        b.len(),
+        fb.len()
+    );
+
+    // Not adjacent, out of order, or not chaining: refused before proving...
+    assert!(c.aggregate(&wraps[0], &wraps[2]).is_err());
+    assert!(c.aggregate(&wraps[1], &wraps[0]).is_err());
+    // ...and by the circuit itself when a prover skips the checks.
+    assert!(c.prove_aggregate(&wraps[0], &wraps[2]).is_err());
+    assert!(c.prove_aggregate(&wraps[1], &wraps[0]).is_err());
+    // A wrap that starts from another accumulator does not chain either.
+    let stray = c.wrap(&proofs[1].0, [1, 2, 3, 4]).expect("wrap");
+    assert!(c.prove_aggregate(&wraps[0], &stray).is_err());
+
+    // Tampered public inputs: the proof no longer verifies.
+    let mut t = a012.clone();
+    t.proof.public_inputs[1] += F::ONE;
+    assert!(c.verify(&t).is_err());
+    let mut t = fin.clone();
+    t.proof.public_inputs[20] += F::ONE;
+    assert!(c.verify_final(&t).is_err());
+    let mut t = wraps[0].clone();
+    t.proof.public_inputs[6] += F::ONE;
+    assert!(c.verify(&t).is_err());
+    // An aggregate that names other verifier data for itself is refused.
+    let mut t = a012.clone();
+    t.proof.public_inputs[recursion::RANGE_FIELDS] += F::ONE;
+    assert!(c.verify(&t).is_err());
+    // A wrap presented as an aggregate (and the other way round) is refused.
+    let mut t = wraps[0].clone();
+    t.kind = recursion::Kind::Aggregate;
+    assert!(c.verify(&t).is_err());
+
+    // Malformed bytes: errors, never a panic.
+    for bad in [
+        Vec::new(),
+        b"ZKRP".to_vec(),
+        b[..b.len() / 2].to_vec(),
+        b"ZKBP\x01\0\0\0".to_vec(),
+    ] {
+        assert!(c.read_recursive(&bad).is_err());
+    }
+    let mut flipped = b.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 1;
+    if let Ok(p) = c.read_recursive(&flipped) {
+        assert!(c.verify(&p).is_err(), "a flipped byte must not verify");
+    }
+    let mut flipped = fb.clone();
+    flipped[40] ^= 0x10;
+    if let Ok(p) = c.read_final(&flipped) {
+        assert!(
+            c.verify_final(&p).is_err(),
+            "a flipped byte must not verify"
+        );
+    }
+    assert!(
+        c.read_final(&b).is_err(),
+        "a recursive proof is not a final proof"
+    );
+}
