@@ -26,6 +26,14 @@ if ! command -v g++ >/dev/null 2>&1; then
   fi
 fi
 
+# PostgreSQL: the aggregator's job-database tests start a throwaway cluster (initdb, pg_ctl) on
+# loopback. Debian keeps the binaries in /usr/lib/postgresql/*/bin, off PATH.
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+  && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && apt-get install -y -qq postgresql) \
+    || echo "warning: could not install postgresql; the PostgreSQL job-database tests will skip" >&2
+fi
+
 # Node.js and npm run solc-js (npm package `solc`), which compiles contracts/*.sol.
 if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   (apt-get update -qq && apt-get install -y -qq nodejs npm) \

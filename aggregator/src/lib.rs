@@ -1,0 +1,3 @@
+//! zkNode aggregator library: the job database, the prover farm and the scheduler.
+
+pub mod db;
