@@ -1,3 +1,4 @@
 //! zkNode aggregator library: the job database, the prover farm and the scheduler.
 
 pub mod db;
+pub mod provers;

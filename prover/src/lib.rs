@@ -4,3 +4,4 @@
 pub mod batch;
 pub mod bench;
 pub mod recursion;
+pub mod worker;

@@ -16,8 +16,8 @@ use zknode_prover::bench;
 ///
 /// Device selection: `--device` or the environment variable ZKNODE_DEVICE (auto, cpu or cuda).
 /// `auto` uses a GPU when one answers and the CPU otherwise; `cuda` without a usable GPU is an
-/// error. The worker proves batch witnesses (`prove`, `verify`), makes random ones (`witness`),
-/// and benchmarks its kernels; the aggregator connection arrives with a later release.
+/// error. The worker serves an aggregator (`serve`), proves batch witnesses (`prove`, `verify`),
+/// makes random ones (`witness`), and benchmarks its kernels.
 #[derive(Parser, Debug)]
 #[command(name = "zkprover", version, about, long_about)]
 struct Cli {
@@ -38,6 +38,10 @@ enum Command {
     /// Prove a batch witness and write the batch proof. Prints progress and a timing summary
     /// (witness, trace, commit, quotient + FRI).
     Prove(ProveArgs),
+    /// Serve an aggregator: dial it, hold one gRPC stream, and prove the batches it sends.
+    /// Reconnects with exponential backoff when the connection drops or cannot be made; exits
+    /// with an error if the aggregator refuses this prover's protocol version.
+    Serve(ServeArgs),
     /// Verify a batch proof file and print what it proves.
     Verify {
         /// The proof file.
@@ -55,6 +59,32 @@ struct ProveArgs {
     out: PathBuf,
     #[command(flatten)]
     device: DeviceArgs,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// The aggregator's address.
+    #[arg(
+        long,
+        env = "ZKNODE_AGGREGATOR",
+        default_value = "http://127.0.0.1:50081"
+    )]
+    aggregator: String,
+    /// This prover's id, stable across reconnections (default: host name and process id).
+    #[arg(long)]
+    prover_id: Option<String>,
+    /// A human-readable name for the aggregator's logs (default: the prover id).
+    #[arg(long)]
+    prover_name: Option<String>,
+    #[command(flatten)]
+    device: DeviceArgs,
+    /// The longest wait between two reconnection attempts, in milliseconds (the wait starts at
+    /// 250 ms and doubles).
+    #[arg(long, default_value_t = 30_000)]
+    max_backoff_ms: u64,
+    /// Test only: flip a byte in every proof returned.
+    #[arg(long, hide = true)]
+    corrupt_proofs: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -292,8 +322,40 @@ fn bench_prove(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_serve(args: ServeArgs) -> Result<()> {
+    use zknode_prover::worker::{default_prover_id, run, WorkerConfig};
+    let backend = open_backend(args.device.device).context("opening the compute device")?;
+    let prover_id = args.prover_id.unwrap_or_else(default_prover_id);
+    let mut config = WorkerConfig::new(args.aggregator, prover_id, backend);
+    if let Some(name) = args.prover_name {
+        config.prover_name = name;
+    }
+    config.backoff_max = std::time::Duration::from_millis(args.max_backoff_ms.max(1));
+    config.backoff_initial = config.backoff_initial.min(config.backoff_max);
+    config.corrupt_proofs = args.corrupt_proofs;
+    if config.corrupt_proofs {
+        tracing::warn!("--corrupt-proofs: every proof returned will be corrupted");
+    }
+    eprintln!(
+        "prover {} serving {} on {}",
+        config.prover_id,
+        config.aggregator,
+        config.backend.info()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(config, async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("interrupted; stopping");
+        }
+    }))
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Serve(args) => run_serve(args),
         Command::Witness(cmd) => run_witness(cmd),
         Command::Prove(args) => run_prove(args),
         Command::Verify { file } => {
