@@ -26,7 +26,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -245,7 +245,12 @@ impl Registry {
 
     /// The connected provers, by id.
     pub fn provers(&self) -> Vec<ProverHandle> {
-        let mut v: Vec<_> = self.provers_map().values().cloned().collect();
+        let mut v: Vec<_> = self
+            .provers_map()
+            .values()
+            .filter(|h| h.inner.announced.load(Ordering::Relaxed))
+            .cloned()
+            .collect();
         v.sort_by(|a, b| a.prover_id().cmp(b.prover_id()));
         v
     }
@@ -256,7 +261,10 @@ impl Registry {
     }
 
     pub fn get(&self, prover_id: &str) -> Option<ProverHandle> {
-        self.provers_map().get(prover_id).cloned()
+        self.provers_map()
+            .get(prover_id)
+            .filter(|h| h.inner.announced.load(Ordering::Relaxed))
+            .cloned()
     }
 
     /// Waits until prover `prover_id` is connected, up to `timeout`.
@@ -297,7 +305,11 @@ impl Registry {
     }
 
     fn publish_connected(&self, map: &HashMap<String, ProverHandle>) {
-        let mut ids: Vec<String> = map.keys().cloned().collect();
+        let mut ids: Vec<String> = map
+            .values()
+            .filter(|h| h.inner.announced.load(Ordering::Relaxed))
+            .map(|h| h.prover_id().to_string())
+            .collect();
         ids.sort();
         self.inner.connected.send_replace(ids);
     }
@@ -315,13 +327,27 @@ impl Registry {
             )));
         }
         map.insert(handle.prover_id().to_string(), handle.clone());
+        Ok(())
+    }
+
+    /// Makes a registered prover visible ([`Registry::provers`], [`Registry::watch_connected`])
+    /// and announces it, unless its session has already ended.
+    fn announce(&self, handle: &ProverHandle) {
+        let map = self.provers_map();
+        if map
+            .get(handle.prover_id())
+            .is_none_or(|h| h.session() != handle.session())
+        {
+            return;
+        }
+        handle.inner.announced.store(true, Ordering::Relaxed);
         self.publish_connected(&map);
-        drop(map);
+        // Sent under the lock, so a Disconnected of the same session cannot come first.
         let _ = self.inner.events.send(ProverEvent::Connected {
             prover_id: handle.prover_id().to_string(),
             session: handle.session(),
         });
-        Ok(())
+        drop(map);
     }
 
     fn remove(&self, handle: &ProverHandle, reason: String) {
@@ -333,12 +359,14 @@ impl Registry {
             map.remove(handle.prover_id());
             self.publish_connected(&map);
         }
+        if handle.inner.announced.load(Ordering::Relaxed) {
+            let _ = self.inner.events.send(ProverEvent::Disconnected {
+                prover_id: handle.prover_id().to_string(),
+                session: handle.session(),
+                reason,
+            });
+        }
         drop(map);
-        let _ = self.inner.events.send(ProverEvent::Disconnected {
-            prover_id: handle.prover_id().to_string(),
-            session: handle.session(),
-            reason,
-        });
     }
 }
 
@@ -369,6 +397,8 @@ struct HandleInner {
     /// GetProof finds it finished or it is cancelled, and refreshed by every status.
     job: Mutex<Option<String>>,
     last_status: Mutex<Option<ProverStatus>>,
+    /// Set once the first status is in and the prover is visible in the registry.
+    announced: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -406,6 +436,7 @@ impl ProverHandle {
                 closed: watch::channel(None).0,
                 job: Mutex::new(None),
                 last_status: Mutex::new(None),
+                announced: AtomicBool::new(false),
             }),
         }
     }
@@ -710,7 +741,7 @@ impl ProverHandle {
             timeout_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
         });
         let response = self
-            .call_with_timeout(request, wait + self.inner.request_timeout)
+            .call_with_timeout(request, wait.saturating_add(self.inner.request_timeout))
             .await?;
         let Resp::GetProof(r) = response else {
             return Err(self.unexpected("GetProof", &response));
@@ -832,6 +863,7 @@ impl AggregatorService for ProverService {
             handle.version(),
             remote.map(|a| format!(" from {a}")).unwrap_or_default(),
         );
+        let admit = handle.clone();
         let registry = self.registry.clone();
         tokio::spawn(async move {
             let mut closed = handle.inner.closed.subscribe();
@@ -849,6 +881,16 @@ impl AggregatorService for ProverService {
             };
             handle.close(&reason);
             registry.remove(&handle, reason);
+        });
+        // The prover becomes visible once its first status is in, so that a scheduler that
+        // learns of it knows whether it is idle (it may still run a job from before a
+        // reconnection) and what device it has.
+        let registry = self.registry.clone();
+        tokio::spawn(async move {
+            if let Err(e) = admit.status().await {
+                tracing::warn!("prover {}: no first status: {e}", admit.prover_id());
+            }
+            registry.announce(&admit);
         });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
