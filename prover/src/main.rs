@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -82,6 +83,14 @@ struct ServeArgs {
     /// 250 ms and doubles).
     #[arg(long, default_value_t = 30_000)]
     max_backoff_ms: u64,
+    /// Also make aggregated and final proofs (GenAggregatedProof, GenFinalProof) when the
+    /// aggregator asks (`zkaggregator run --recursion-on-provers`). The recursion circuits are
+    /// built on first start (about a minute on two cores) and cached in `--circuit-cache`.
+    #[arg(long)]
+    recursion: bool,
+    /// Folder for the recursion circuits' data (with `--recursion`).
+    #[arg(long, default_value = "zkprover-data/circuits")]
+    circuit_cache: PathBuf,
     /// Test only: flip a byte in every proof returned.
     #[arg(long, hide = true)]
     corrupt_proofs: bool,
@@ -100,6 +109,19 @@ enum WitnessCommand {
         /// Output file (JSON).
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Write witnesses of consecutive batches (numbered from 1) over one random tree, each
+    /// starting at the root the previous one ends at: input for `zkaggregator add-batches`.
+    Chain {
+        /// State operations per batch, one number per batch (`64,64,64,64`: four batches).
+        #[arg(long, value_delimiter = ',', required = true)]
+        ops: Vec<usize>,
+        /// Seed of the tree, operations, batch data and chain inputs.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Folder for the files `batch-N.json` (created if missing).
+        #[arg(long)]
+        out_dir: PathBuf,
     },
     /// Check a witness file: every operation's key and proof, and the chain of roots.
     Check {
@@ -191,7 +213,7 @@ fn print_witness_summary(w: &zknode_witness::BatchWitness, new_root: &zknode_wit
 }
 
 fn run_witness(cmd: WitnessCommand) -> Result<()> {
-    use zknode_witness::{random_witness, BatchWitness};
+    use zknode_witness::{random_batches, random_witness, BatchWitness};
     match cmd {
         WitnessCommand::Random { ops, seed, out } => {
             let w = random_witness(ops, seed);
@@ -199,6 +221,25 @@ fn run_witness(cmd: WitnessCommand) -> Result<()> {
             w.write(&out)?;
             println!("wrote {}", out.display());
             print_witness_summary(&w, &new_root);
+            Ok(())
+        }
+        WitnessCommand::Chain { ops, seed, out_dir } => {
+            if ops.contains(&0) {
+                anyhow::bail!("--ops: every batch needs at least one operation");
+            }
+            std::fs::create_dir_all(&out_dir)
+                .with_context(|| format!("cannot create {}", out_dir.display()))?;
+            for w in random_batches(&ops, seed) {
+                let path = out_dir.join(format!("batch-{}.json", w.chain.batch_number));
+                let new_root = w.check().context("a random witness does not check")?;
+                w.write(&path)?;
+                println!(
+                    "wrote {} ({} operations, new root {})",
+                    path.display(),
+                    w.ops.len(),
+                    new_root
+                );
+            }
             Ok(())
         }
         WitnessCommand::Check { file } => {
@@ -335,6 +376,20 @@ fn run_serve(args: ServeArgs) -> Result<()> {
     config.corrupt_proofs = args.corrupt_proofs;
     if config.corrupt_proofs {
         tracing::warn!("--corrupt-proofs: every proof returned will be corrupted");
+    }
+    if args.recursion {
+        eprintln!(
+            "loading the recursion circuits from {}",
+            args.circuit_cache.display()
+        );
+        let t = Instant::now();
+        let circuits =
+            zknode_prover::recursion::load_or_build(Some(&args.circuit_cache), &mut |step| {
+                eprintln!("recursion circuits: {step}")
+            })
+            .context("preparing the recursion circuits")?;
+        eprintln!("recursion circuits ready in {:.1?}", t.elapsed());
+        config.recursion = Some(Arc::new(circuits));
     }
     eprintln!(
         "prover {} serving {} on {}",

@@ -85,6 +85,23 @@ where
     }
 }
 
+/// The recursion circuits answer GenAggregatedProof and GenFinalProof: both inputs are verified
+/// (and must chain) before anything is proved.
+impl RecursionHandler for crate::recursion::Circuits {
+    fn aggregate(&self, left: &[u8], right: &[u8]) -> Result<Vec<u8>> {
+        let l = self.read_recursive(left).context("the left proof")?;
+        let r = self.read_recursive(right).context("the right proof")?;
+        Ok(crate::recursion::Circuits::aggregate(self, &l, &r)?.to_bytes())
+    }
+
+    fn finalize(&self, proof: &[u8], aggregator_address: [u8; 20]) -> Result<Vec<u8>> {
+        let p = self
+            .read_recursive(proof)
+            .context("the proof to finalize")?;
+        Ok(crate::recursion::Circuits::finalize(self, &p, aggregator_address)?.to_bytes())
+    }
+}
+
 /// Everything [`run`] needs.
 #[derive(Clone)]
 pub struct WorkerConfig {
