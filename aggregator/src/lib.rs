@@ -2,3 +2,5 @@
 
 pub mod db;
 pub mod provers;
+pub mod scheduler;
+pub mod settle;

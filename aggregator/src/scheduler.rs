@@ -1,0 +1,505 @@
+//! The aggregator's loop: hand batches to idle provers, check and wrap what they return,
+//! aggregate adjacent proofs, and make and settle the final proof.
+//!
+//! All state lives in the job database, so a restarted aggregator carries on where the last one
+//! stopped: locks left by a dead process are cleared at start-up, and every stored proof stays.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use tokio::sync::Semaphore;
+use zknode_prover::batch::{BatchProof, Statement};
+use zknode_prover::recursion::{acc_step, Circuits, RangeStatement};
+
+use crate::db::{BatchJob, Db, ProofKind};
+use crate::provers::{GetProofOutcome, ProverHandle, Registry};
+use crate::settle::Settlement;
+
+/// The name the aggregator's own work (aggregation and final proofs) is locked under.
+pub const AGGREGATOR_ID: &str = "aggregator";
+
+/// How the scheduler behaves.
+#[derive(Clone, Debug)]
+pub struct SchedulerConfig {
+    /// A job a prover holds longer than this is taken back and queued again.
+    pub job_timeout: Duration,
+    /// How long one GetProof call waits before asking again.
+    pub poll: Duration,
+    /// How often the loop looks for work when nothing happened.
+    pub tick: Duration,
+    /// The address the final proof is bound to (the aggregator's L1 account).
+    pub aggregator_address: [u8; 20],
+    /// Send aggregations and final proofs to an idle prover that can do them, instead of
+    /// proving them here.
+    pub recursion_on_provers: bool,
+    /// Finalize a range that does not reach the newest batch once it has waited this long.
+    pub final_after: Duration,
+    /// A prover that returned an invalid proof gets no job for this long.
+    pub bench_after_invalid: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            job_timeout: Duration::from_secs(30 * 60),
+            poll: Duration::from_secs(2),
+            tick: Duration::from_millis(250),
+            aggregator_address: [0; 20],
+            recursion_on_provers: false,
+            final_after: Duration::from_secs(60),
+            bench_after_invalid: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The scheduler: one per aggregator process.
+pub struct Scheduler {
+    db: Db,
+    registry: Registry,
+    circuits: Arc<Circuits>,
+    settlement: Arc<dyn Settlement>,
+    config: SchedulerConfig,
+    /// Provers with a batch task running (by prover id).
+    busy: Mutex<HashSet<String>>,
+    /// Provers that returned an invalid proof, and until when they get no job.
+    benched: Mutex<HashMap<String, Instant>>,
+    /// The batch accumulator after each batch (see `zknode_prover::recursion::acc_step`).
+    acc_after: Mutex<HashMap<u64, [u64; 4]>>,
+    /// Recursive proving here is CPU-bound: one at a time.
+    recursion_lane: Semaphore,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Scheduler {
+    pub fn new(
+        db: Db,
+        registry: Registry,
+        circuits: Arc<Circuits>,
+        settlement: Arc<dyn Settlement>,
+        config: SchedulerConfig,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            db,
+            registry,
+            circuits,
+            settlement,
+            config,
+            busy: Mutex::new(HashSet::new()),
+            benched: Mutex::new(HashMap::new()),
+            acc_after: Mutex::new(HashMap::new()),
+            recursion_lane: Semaphore::new(1),
+        })
+    }
+
+    /// Runs until `shutdown` completes. Locks left by an earlier process are cleared first.
+    pub async fn run(
+        self: Arc<Self>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<()> {
+        let report = self
+            .db
+            .clean_stuck_locks(SystemTime::now())
+            .await
+            .context("clearing the locks of an earlier run")?;
+        if !report.is_empty() {
+            tracing::info!(
+                requeued = report.requeued_batches,
+                removed = report.removed_jobs,
+                unlocked = report.unlocked_proofs,
+                "cleared the locks an earlier run left"
+            );
+        }
+        let dispatch = tokio::spawn(self.clone().dispatch_loop());
+        let recursion = tokio::spawn(self.clone().recursion_loop());
+        let cleaner = tokio::spawn(self.clone().clean_loop());
+        shutdown.await;
+        dispatch.abort();
+        recursion.abort();
+        cleaner.abort();
+        Ok(())
+    }
+
+    /// Hands the lowest unproven batch to each idle prover.
+    async fn dispatch_loop(self: Arc<Self>) {
+        loop {
+            for prover in self.registry.provers() {
+                let id = prover.prover_id().to_string();
+                // Not idle: connected with a job from before a reconnection, say.
+                if !prover.is_idle() {
+                    continue;
+                }
+                if let Some(until) = lock(&self.benched).get(&id) {
+                    if Instant::now() < *until {
+                        continue;
+                    }
+                }
+                if !lock(&self.busy).insert(id.clone()) {
+                    continue;
+                }
+                // Locked here, one prover after another, so a prover is only busy with a batch
+                // it really has.
+                let job = match self
+                    .db
+                    .lock_next_unproven_batch(&id, SystemTime::now())
+                    .await
+                {
+                    Ok(Some(job)) => job,
+                    Ok(None) => {
+                        lock(&self.busy).remove(&id);
+                        break;
+                    }
+                    Err(e) => {
+                        lock(&self.busy).remove(&id);
+                        tracing::warn!("looking for a batch to prove: {e:#}");
+                        break;
+                    }
+                };
+                let me = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = me.prove_batch(&prover, job).await {
+                        tracing::warn!(prover = %id, "batch job: {e:#}");
+                    }
+                    lock(&me.busy).remove(&id);
+                });
+            }
+            tokio::time::sleep(self.config.tick).await;
+        }
+    }
+
+    /// One locked batch on one prover: send it, wait, check, wrap, store. Whatever goes wrong,
+    /// the batch is queued again.
+    async fn prove_batch(&self, prover: &ProverHandle, job: BatchJob) -> Result<()> {
+        let id = prover.prover_id();
+        let n = job.batch;
+        tracing::info!(prover = %id, batch = n, attempt = job.attempts, "batch {n} sent to {id}");
+        let outcome = self.batch_on_prover(prover, n, &job.witness).await;
+        match outcome {
+            Ok(bytes) => {
+                self.db
+                    .store_proof(n, n, ProofKind::Batch, &bytes, id)
+                    .await
+                    .with_context(|| format!("storing the proof of batch {n}"))?;
+                tracing::info!(prover = %id, batch = n, "batch {n} proved, checked and wrapped");
+                Ok(())
+            }
+            Err(e) => {
+                self.db.release_lock(n, n, ProofKind::Batch, id).await?;
+                Err(e.context(format!("batch {n} is queued again")))
+            }
+        }
+    }
+
+    async fn batch_on_prover(
+        &self,
+        prover: &ProverHandle,
+        n: u64,
+        witness: &zknode_witness::BatchWitness,
+    ) -> Result<Vec<u8>> {
+        let id = prover.prover_id().to_string();
+        let expected = Statement::of(
+            &witness
+                .public_inputs()
+                .with_context(|| format!("the witness of batch {n} does not check"))?,
+        );
+        let job = prover.gen_batch_proof(witness).await?;
+        let bytes = self.wait_for(prover, &job).await?;
+        // Every proof is checked before it is kept.
+        let checked = BatchProof::from_bytes(&bytes)
+            .and_then(|p| {
+                let s = p.verify()?;
+                ensure!(
+                    s == expected,
+                    "the proof is of another statement than batch {n}'s witness"
+                );
+                Ok(p)
+            })
+            .map_err(|e| {
+                tracing::error!(prover = %id, batch = n, "invalid batch proof from prover {id}: {e:#}");
+                lock(&self.benched).insert(id.clone(), Instant::now() + self.config.bench_after_invalid);
+                e.context(format!("prover {id} returned an invalid proof"))
+            })?;
+        let acc = self.acc_before(n).await?;
+        let circuits = self.circuits.clone();
+        let _lane = self.recursion_lane.acquire().await?;
+        let wrap = tokio::task::spawn_blocking(move || circuits.wrap(&checked, acc)).await??;
+        Ok(wrap.to_bytes())
+    }
+
+    /// Polls a prover's job until it ends or the job timeout passes (then it is cancelled).
+    async fn wait_for(&self, prover: &ProverHandle, job: &str) -> Result<Vec<u8>> {
+        let deadline = Instant::now() + self.config.job_timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let _ = prover.cancel(job).await;
+                bail!(
+                    "prover {} did not finish job {job} within {:?}",
+                    prover.prover_id(),
+                    self.config.job_timeout
+                );
+            }
+            match prover.get_proof(job, self.config.poll.min(left)).await? {
+                GetProofOutcome::Ok(bytes) => return Ok(bytes),
+                GetProofOutcome::Pending => continue,
+                GetProofOutcome::Error(e) => {
+                    bail!("prover {} failed job {job}: {e}", prover.prover_id())
+                }
+                GetProofOutcome::Cancelled => bail!("job {job} was cancelled"),
+            }
+        }
+    }
+
+    /// The batch accumulator before batch `n`: zero before the first batch in the database,
+    /// then one step per batch.
+    async fn acc_before(&self, n: u64) -> Result<[u64; 4]> {
+        let numbers = self.db.batch_numbers().await?;
+        let first = *numbers.first().context("no batches in the database")?;
+        ensure!(n >= first, "batch {n} is before the first batch {first}");
+        let mut acc = [0u64; 4];
+        for b in first..n {
+            if let Some(a) = lock(&self.acc_after).get(&b) {
+                acc = *a;
+                continue;
+            }
+            let w = self
+                .db
+                .batch_witness(b)
+                .await?
+                .with_context(|| format!("batch {b} is missing from the database"))?;
+            let s = Statement::of(
+                &w.public_inputs()
+                    .with_context(|| format!("the witness of batch {b} does not check"))?,
+            );
+            acc = acc_step(acc, &s);
+            lock(&self.acc_after).insert(b, acc);
+        }
+        Ok(acc)
+    }
+
+    /// Aggregates adjacent proofs while there are any, then makes and settles the final proof.
+    async fn recursion_loop(self: Arc<Self>) {
+        loop {
+            match self.step().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::warn!("{e:#}"),
+            }
+            tokio::time::sleep(self.config.tick).await;
+        }
+    }
+
+    /// One aggregation or one final proof; `Ok(false)` when there was nothing to do.
+    async fn step(&self) -> Result<bool> {
+        if let Some(job) = self
+            .db
+            .lock_next_aggregation_pair(AGGREGATOR_ID, SystemTime::now())
+            .await?
+        {
+            let (first, last) = (job.first, job.last);
+            tracing::info!(
+                "aggregating {}..={} and {}..={}",
+                job.left.info.first,
+                job.left.info.last,
+                job.right.info.first,
+                job.right.info.last
+            );
+            let t = Instant::now();
+            match self.aggregate(&job.left.bytes, &job.right.bytes).await {
+                Ok(bytes) => {
+                    self.db
+                        .store_proof(first, last, ProofKind::Aggregate, &bytes, AGGREGATOR_ID)
+                        .await?;
+                    tracing::info!("aggregated batches {first}..={last} in {:.2?}", t.elapsed());
+                }
+                Err(e) => {
+                    self.db
+                        .release_lock(first, last, ProofKind::Aggregate, AGGREGATOR_ID)
+                        .await?;
+                    return Err(e.context(format!("aggregating batches {first}..={last}")));
+                }
+            }
+            return Ok(true);
+        }
+        let last_verified = self.db.last_verified_batch().await?;
+        let Some(info) = self.db.longest_contiguous_from(last_verified + 1).await? else {
+            return Ok(false);
+        };
+        let newest = self.db.batch_numbers().await?.last().copied().unwrap_or(0);
+        let waited = SystemTime::now()
+            .duration_since(info.updated_at)
+            .unwrap_or_default();
+        if info.last < newest && waited < self.config.final_after {
+            return Ok(false);
+        }
+        let Some(job) = self
+            .db
+            .lock_final(info.id, AGGREGATOR_ID, SystemTime::now())
+            .await?
+        else {
+            return Ok(false);
+        };
+        let (first, last) = (job.first, job.last);
+        tracing::info!("final proof of batches {first}..={last}");
+        let t = Instant::now();
+        let made = self.finalize(&job.source.bytes).await;
+        let (bytes, statement) = match made {
+            Ok(x) => x,
+            Err(e) => {
+                self.db
+                    .release_lock(first, last, ProofKind::Final, AGGREGATOR_ID)
+                    .await?;
+                return Err(e.context(format!("the final proof of batches {first}..={last}")));
+            }
+        };
+        let id = self
+            .db
+            .store_proof(first, last, ProofKind::Final, &bytes, AGGREGATOR_ID)
+            .await?;
+        tracing::info!(
+            "final proof of batches {first}..={last} in {:.2?}",
+            t.elapsed()
+        );
+        let settlement = self.settlement.clone();
+        let b = bytes.clone();
+        let tx = tokio::task::spawn_blocking(move || settlement.settle(&b, &statement)).await??;
+        self.db
+            .record_verified(last, id, tx.as_deref(), SystemTime::now())
+            .await?;
+        tracing::info!("batches {first}..={last} verified");
+        Ok(true)
+    }
+
+    /// An idle prover that can do recursion, when the configuration says to use one; it is
+    /// marked busy (no batch is sent to it) until [`Scheduler::release`].
+    fn take_recursion_prover(&self) -> Option<ProverHandle> {
+        if !self.config.recursion_on_provers {
+            return None;
+        }
+        let mut busy = lock(&self.busy);
+        let p = self.registry.idle_provers().into_iter().find(|p| {
+            !busy.contains(p.prover_id()) && p.last_status().is_some_and(|s| s.can_aggregate)
+        })?;
+        busy.insert(p.prover_id().to_string());
+        Some(p)
+    }
+
+    fn release(&self, prover: &ProverHandle) {
+        lock(&self.busy).remove(prover.prover_id());
+    }
+
+    /// Runs a recursion job on a prover and waits for its proof.
+    async fn on_prover(
+        &self,
+        prover: &ProverHandle,
+        what: &str,
+        job: impl std::future::Future<Output = Result<String>>,
+    ) -> Result<Vec<u8>> {
+        tracing::info!(prover = %prover.prover_id(), "{what} sent to {}", prover.prover_id());
+        let out = async {
+            let job = job.await?;
+            self.wait_for(prover, &job).await
+        }
+        .await;
+        self.release(prover);
+        out.with_context(|| format!("{what} on prover {}", prover.prover_id()))
+    }
+
+    async fn aggregate(&self, left: &[u8], right: &[u8]) -> Result<Vec<u8>> {
+        let c = &self.circuits;
+        let l = c.read_recursive(left).context("the left proof")?;
+        let r = c.read_recursive(right).context("the right proof")?;
+        let expected = l.statement()?.then(&r.statement()?)?;
+        let bytes = match self.take_recursion_prover() {
+            Some(p) => {
+                let what = format!(
+                    "aggregation of {}..={}",
+                    expected.first_batch, expected.last_batch
+                );
+                self.on_prover(&p, &what, async {
+                    Ok(p.gen_aggregated_proof(left, right).await?)
+                })
+                .await?
+            }
+            None => {
+                let circuits = c.clone();
+                let _lane = self.recursion_lane.acquire().await?;
+                tokio::task::spawn_blocking(move || circuits.aggregate(&l, &r))
+                    .await??
+                    .to_bytes()
+            }
+        };
+        // Checked before it is kept, wherever it was made.
+        let proof = c.read_recursive(&bytes)?;
+        let got = c.verify(&proof)?;
+        ensure!(
+            got == expected,
+            "the aggregated proof states {got:?}, not {expected:?}"
+        );
+        Ok(bytes)
+    }
+
+    async fn finalize(
+        &self,
+        source: &[u8],
+    ) -> Result<(Vec<u8>, zknode_prover::recursion::FinalStatement)> {
+        let c = self.circuits.clone();
+        let p = c.read_recursive(source)?;
+        let range: RangeStatement = p.statement()?;
+        let address = self.config.aggregator_address;
+        let bytes = match self.take_recursion_prover() {
+            Some(p) => {
+                let what = format!(
+                    "final proof of {}..={}",
+                    range.first_batch, range.last_batch
+                );
+                self.on_prover(&p, &what, async {
+                    Ok(p.gen_final_proof(source, address).await?)
+                })
+                .await?
+            }
+            None => {
+                let circuits = c.clone();
+                let _lane = self.recursion_lane.acquire().await?;
+                tokio::task::spawn_blocking(move || circuits.finalize(&p, address))
+                    .await??
+                    .to_bytes()
+            }
+        };
+        let proof = c.read_final(&bytes)?;
+        let statement = c.verify_final(&proof)?;
+        if statement.range != range || statement.aggregator != address {
+            return Err(anyhow!(
+                "the final proof states {statement:?}, not batches {}..={} for this aggregator",
+                range.first_batch,
+                range.last_batch
+            ));
+        }
+        Ok((bytes, statement))
+    }
+
+    /// Clears locks held past the job timeout, every so often.
+    async fn clean_loop(self: Arc<Self>) {
+        let every =
+            (self.config.job_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(cutoff) = SystemTime::now().checked_sub(self.config.job_timeout) else {
+                continue;
+            };
+            match self.db.clean_stuck_locks(cutoff).await {
+                Ok(r) if !r.is_empty() => tracing::warn!(
+                    requeued = r.requeued_batches,
+                    removed = r.removed_jobs,
+                    "cleared locks held past the job timeout"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("cleaning stuck locks: {e:#}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The settlement step: what happens to a final proof. The L1 call (`verifyBatchesTrustedAggregator`)
+//! belongs to the L1 work; here is the interface and an implementation that records.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use zknode_prover::recursion::FinalStatement;
+
+/// Settles a final proof: sends it to L1 and returns the transaction id, if there is one.
+pub trait Settlement: Send + Sync {
+    fn settle(&self, proof: &[u8], statement: &FinalStatement) -> Result<Option<String>>;
+}
+
+/// A settlement that records what it is given: in memory, and, when it has a directory, as
+/// files there (`final-FIRST-LAST.bin` with the proof, and one JSON line per settlement in
+/// `settlements.jsonl`), so that another process can read them.
+#[derive(Default)]
+pub struct Recording {
+    dir: Option<PathBuf>,
+    settled: Mutex<Vec<(FinalStatement, Vec<u8>)>>,
+}
+
+impl Recording {
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        Self {
+            dir,
+            settled: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Everything settled so far, in order.
+    pub fn settled(&self) -> Vec<(FinalStatement, Vec<u8>)> {
+        self.settled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl Settlement for Recording {
+    fn settle(&self, proof: &[u8], s: &FinalStatement) -> Result<Option<String>> {
+        let (first, last) = (s.range.first_batch, s.range.last_batch);
+        if let Some(dir) = &self.dir {
+            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let file = dir.join(format!("final-{first}-{last}.bin"));
+            fs::write(&file, proof).with_context(|| format!("cannot write {}", file.display()))?;
+            let hex = |limbs: &[u64; 4]| {
+                limbs
+                    .iter()
+                    .map(|x| format!("{x:016x}"))
+                    .collect::<String>()
+            };
+            let line = format!(
+                "{{\"firstBatch\":{first},\"lastBatch\":{last},\"oldRoot\":\"{}\",\"newRoot\":\"{}\",\
+                 \"accOld\":\"{}\",\"accNew\":\"{}\",\"aggregator\":\"0x{}\",\"proof\":\"{}\"}}\n",
+                hex(&s.range.old_root),
+                hex(&s.range.new_root),
+                hex(&s.range.acc_old),
+                hex(&s.range.acc_new),
+                s.aggregator.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                file.display()
+            );
+            let log = dir.join("settlements.jsonl");
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .and_then(|mut f| f.write_all(line.as_bytes()))
+                .with_context(|| format!("cannot append to {}", log.display()))?;
+        }
+        self.settled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((*s, proof.to_vec()));
+        tracing::info!(first, last, "settled (recorded) batches {first}..={last}");
+        Ok(None)
+    }
+}
