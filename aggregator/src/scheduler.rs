@@ -8,12 +8,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use tokio::sync::Semaphore;
 use zknode_prover::batch::{BatchProof, Statement};
-use zknode_prover::recursion::{acc_step, Circuits, RangeStatement};
+use zknode_prover::recursion::{acc_step, Circuits, FinalStatement, RangeStatement};
 
-use crate::db::{BatchJob, Db, ProofKind};
+use crate::db::{BatchJob, Db, DbError, ProofId, ProofKind};
 use crate::provers::{GetProofOutcome, ProverHandle, Registry};
 use crate::settle::Settlement;
 
@@ -336,12 +336,29 @@ impl Scheduler {
         if info.last < newest && waited < self.config.final_after {
             return Ok(false);
         }
-        let Some(job) = self
+        let job = match self
             .db
             .lock_final(info.id, AGGREGATOR_ID, SystemTime::now())
-            .await?
-        else {
-            return Ok(false);
+            .await
+        {
+            Ok(Some(job)) => job,
+            Ok(None) => return Ok(false),
+            // Made by an earlier run that stopped before settling it: settle that one.
+            Err(DbError::AlreadyStored { id, .. }) => {
+                let stored = self
+                    .db
+                    .stored_proof(id)
+                    .await?
+                    .with_context(|| format!("final proof {id} is gone"))?;
+                let (first, last) = (stored.info.first, stored.info.last);
+                let statement = self
+                    .check_final(&stored.bytes, info.first, info.last)
+                    .with_context(|| format!("the stored final proof of {first}..={last}"))?;
+                tracing::info!("settling the final proof of batches {first}..={last} made earlier");
+                self.settle(id, stored.bytes, statement).await?;
+                return Ok(true);
+            }
+            Err(e) => return Err(e.into()),
         };
         let (first, last) = (job.first, job.last);
         tracing::info!("final proof of batches {first}..={last}");
@@ -364,14 +381,34 @@ impl Scheduler {
             "final proof of batches {first}..={last} in {:.2?}",
             t.elapsed()
         );
+        self.settle(id, bytes, statement).await?;
+        Ok(true)
+    }
+
+    /// Hands a stored final proof to the settlement step and records the batches verified.
+    async fn settle(&self, id: ProofId, bytes: Vec<u8>, statement: FinalStatement) -> Result<()> {
+        let last = statement.range.last_batch;
         let settlement = self.settlement.clone();
-        let b = bytes.clone();
-        let tx = tokio::task::spawn_blocking(move || settlement.settle(&b, &statement)).await??;
+        let tx =
+            tokio::task::spawn_blocking(move || settlement.settle(&bytes, &statement)).await??;
         self.db
             .record_verified(last, id, tx.as_deref(), SystemTime::now())
             .await?;
-        tracing::info!("batches {first}..={last} verified");
-        Ok(true)
+        tracing::info!("batches up to {last} verified");
+        Ok(())
+    }
+
+    /// Verifies a final proof: it must cover `first..=last` and name this aggregator.
+    fn check_final(&self, bytes: &[u8], first: u64, last: u64) -> Result<FinalStatement> {
+        let proof = self.circuits.read_final(bytes)?;
+        let statement = self.circuits.verify_final(&proof)?;
+        ensure!(
+            statement.range.first_batch == first
+                && statement.range.last_batch == last
+                && statement.aggregator == self.config.aggregator_address,
+            "the final proof states {statement:?}, not batches {first}..={last} for this aggregator"
+        );
+        Ok(statement)
     }
 
     /// An idle prover that can do recursion, when the configuration says to use one; it is
@@ -443,10 +480,7 @@ impl Scheduler {
         Ok(bytes)
     }
 
-    async fn finalize(
-        &self,
-        source: &[u8],
-    ) -> Result<(Vec<u8>, zknode_prover::recursion::FinalStatement)> {
+    async fn finalize(&self, source: &[u8]) -> Result<(Vec<u8>, FinalStatement)> {
         let c = self.circuits.clone();
         let p = c.read_recursive(source)?;
         let range: RangeStatement = p.statement()?;
@@ -470,15 +504,12 @@ impl Scheduler {
                     .to_bytes()
             }
         };
-        let proof = c.read_final(&bytes)?;
-        let statement = c.verify_final(&proof)?;
-        if statement.range != range || statement.aggregator != address {
-            return Err(anyhow!(
-                "the final proof states {statement:?}, not batches {}..={} for this aggregator",
-                range.first_batch,
-                range.last_batch
-            ));
-        }
+        let statement = self.check_final(&bytes, range.first_batch, range.last_batch)?;
+        ensure!(
+            statement.range == range,
+            "the final proof states {:?}, not {range:?}",
+            statement.range
+        );
         Ok((bytes, statement))
     }
 
