@@ -1,6 +1,7 @@
 //! Recursive aggregation: wrapping a batch proof, one 2-to-1 aggregation, and a final proof,
 //! with the circuits loaded from the cache (built on the first run, about a minute on two
-//! cores; the cache is `$ZKNODE_CIRCUIT_CACHE`, else `target/zknode-circuits`).
+//! cores; the cache is `$ZKNODE_CIRCUIT_CACHE`, else the target directory's `tmp/circuits`,
+//! which the recursion and farm tests share).
 //!
 //! `cargo bench -p zknode-benches --bench recursion`. The aggregation goal on a 2-core machine
 //! is one 2-to-1 aggregation in at most 3 s.
@@ -15,12 +16,7 @@ use zknode_witness::random_batches;
 fn cache() -> PathBuf {
     std::env::var_os("ZKNODE_CIRCUIT_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join("target")
-                .join("zknode-circuits")
-        })
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("circuits"))
 }
 
 fn bench(c: &mut Criterion) {
