@@ -85,8 +85,14 @@ enum Command {
             default_value = "0x0000000000000000000000000000000000000000"
         )]
         address: String,
-        /// Seconds a prover may hold a job before it is taken back and queued again.
-        #[arg(long, env = "ZKAGG_JOB_TIMEOUT", default_value_t = 1800)]
+        /// Seconds a job may take (a batch on a prover, an aggregation or final proof) before it
+        /// is taken back and queued again (10 s to 7 days).
+        #[arg(
+            long,
+            env = "ZKAGG_JOB_TIMEOUT",
+            default_value_t = 1800,
+            value_parser = clap::value_parser!(u64).range(10..=604_800)
+        )]
         job_timeout: u64,
         /// Seconds to wait before finalizing a range that does not reach the newest batch.
         #[arg(long, env = "ZKAGG_FINAL_AFTER", default_value_t = 60)]
@@ -97,7 +103,7 @@ enum Command {
         #[arg(long, env = "ZKAGG_RECURSION_ON_PROVERS")]
         recursion_on_provers: bool,
     },
-    /// Add batch witnesses (JSON files, as `zkprover witness random` writes) to the job
+    /// Add batch witnesses (JSON files, as `zkprover witness chain` writes) to the job
     /// database under their batch numbers — what the node does as it closes batches.
     AddBatches {
         #[command(flatten)]
@@ -115,6 +121,9 @@ enum Command {
 
 fn parse_address(s: &str) -> Result<[u8; 20]> {
     let h = s.strip_prefix("0x").unwrap_or(s);
+    if !h.is_ascii() {
+        bail!("--address {s:?} is not hex");
+    }
     let v = hex_decode(h).with_context(|| format!("--address {s:?} is not hex"))?;
     v.try_into()
         .map_err(|v: Vec<u8>| anyhow::anyhow!("--address has {} bytes, not 20", v.len()))
@@ -229,8 +238,10 @@ async fn async_main(cli: Cli) -> Result<()> {
                     p.last,
                     if p.is_stored() {
                         "stored"
-                    } else {
+                    } else if p.is_locked() {
                         "generating"
+                    } else {
+                        "queued"
                     },
                     p.attempts,
                     p.prover_id

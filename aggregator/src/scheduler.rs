@@ -65,11 +65,36 @@ pub struct Scheduler {
     busy: Mutex<HashSet<String>>,
     /// Provers that returned an invalid proof, and until when they get no job.
     benched: Mutex<HashMap<String, Instant>>,
-    /// The batch accumulator after each batch (see `zknode_prover::recursion::acc_step`).
-    acc_after: Mutex<HashMap<u64, [u64; 4]>>,
+    /// The batch accumulator after each batch, by (first batch in the database, batch) (see
+    /// `zknode_prover::recursion::acc_step`).
+    acc_after: Mutex<HashMap<(u64, u64), [u64; 4]>>,
     /// Recursive proving here is CPU-bound: one at a time.
     recursion_lane: Semaphore,
+    /// When each prover that was not idle last had its status asked for.
+    refreshed: Mutex<HashMap<String, Instant>>,
+    /// No aggregation is tried before this after one failed (the final proof of what is
+    /// aggregated already goes on meanwhile).
+    aggregation_paused_until: Mutex<Option<Instant>>,
+    /// A final proof stored but not settled: settled before anything else.
+    unsettled: Mutex<Option<ProofId>>,
 }
+
+/// Takes a prover out of the busy set when dropped, even if its task panics.
+struct BusyGuard<'a> {
+    busy: &'a Mutex<HashSet<String>>,
+    id: String,
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        lock(self.busy).remove(&self.id);
+    }
+}
+
+/// How often a prover that is not idle is asked for its status.
+const REFRESH_EVERY: Duration = Duration::from_secs(3);
+/// How long aggregation rests after a failed one.
+const AGGREGATION_RETRY: Duration = Duration::from_secs(10);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -93,6 +118,9 @@ impl Scheduler {
             benched: Mutex::new(HashMap::new()),
             acc_after: Mutex::new(HashMap::new()),
             recursion_lane: Semaphore::new(1),
+            refreshed: Mutex::new(HashMap::new()),
+            aggregation_paused_until: Mutex::new(None),
+            unsettled: Mutex::new(None),
         })
     }
 
@@ -114,14 +142,25 @@ impl Scheduler {
                 "cleared the locks an earlier run left"
             );
         }
-        let dispatch = tokio::spawn(self.clone().dispatch_loop());
-        let recursion = tokio::spawn(self.clone().recursion_loop());
-        let cleaner = tokio::spawn(self.clone().clean_loop());
-        shutdown.await;
+        let mut dispatch = tokio::spawn(self.clone().dispatch_loop());
+        let mut recursion = tokio::spawn(self.clone().recursion_loop());
+        let mut cleaner = tokio::spawn(self.clone().clean_loop());
+        // The loops never return; one that does has panicked, and the aggregator stops rather
+        // than go on without it.
+        let stopped = tokio::select! {
+            _ = shutdown => None,
+            r = &mut dispatch => Some(("dispatch", r)),
+            r = &mut recursion => Some(("recursion", r)),
+            r = &mut cleaner => Some(("lock cleaning", r)),
+        };
         dispatch.abort();
         recursion.abort();
         cleaner.abort();
-        Ok(())
+        match stopped {
+            None => Ok(()),
+            Some((name, Err(e))) => bail!("the {name} loop stopped: {e}"),
+            Some((name, Ok(()))) => bail!("the {name} loop stopped"),
+        }
     }
 
     /// Hands the lowest unproven batch to each idle prover.
@@ -129,14 +168,17 @@ impl Scheduler {
         loop {
             for prover in self.registry.provers() {
                 let id = prover.prover_id().to_string();
-                // Not idle: connected with a job from before a reconnection, say.
+                // Not idle: connected with a job from before a reconnection, or still computing
+                // a cancelled one. Its status is asked for now and then, which marks it idle once
+                // that job ends.
                 if !prover.is_idle() {
+                    if !lock(&self.busy).contains(&id) {
+                        self.refresh(&prover);
+                    }
                     continue;
                 }
-                if let Some(until) = lock(&self.benched).get(&id) {
-                    if Instant::now() < *until {
-                        continue;
-                    }
+                if self.is_benched(&id) {
+                    continue;
                 }
                 if !lock(&self.busy).insert(id.clone()) {
                     continue;
@@ -161,14 +203,53 @@ impl Scheduler {
                 };
                 let me = self.clone();
                 tokio::spawn(async move {
+                    let _busy = BusyGuard {
+                        busy: &me.busy,
+                        id: id.clone(),
+                    };
                     if let Err(e) = me.prove_batch(&prover, job).await {
                         tracing::warn!(prover = %id, "batch job: {e:#}");
+                        // It may have refused as busy, or still be computing what was cancelled.
+                        let _ = prover.status().await;
                     }
-                    lock(&me.busy).remove(&id);
                 });
             }
             tokio::time::sleep(self.config.tick).await;
         }
+    }
+
+    /// Asks a prover that is not idle for its status, at most every [`REFRESH_EVERY`].
+    fn refresh(&self, prover: &ProverHandle) {
+        let now = Instant::now();
+        {
+            let mut r = lock(&self.refreshed);
+            if let Some(last) = r.get(prover.prover_id()) {
+                if now.duration_since(*last) < REFRESH_EVERY {
+                    return;
+                }
+            }
+            r.insert(prover.prover_id().to_string(), now);
+        }
+        let prover = prover.clone();
+        tokio::spawn(async move {
+            if let Err(e) = prover.status().await {
+                tracing::debug!(prover = %prover.prover_id(), "status: {e}");
+            }
+        });
+    }
+
+    fn is_benched(&self, prover_id: &str) -> bool {
+        lock(&self.benched)
+            .get(prover_id)
+            .is_some_and(|until| Instant::now() < *until)
+    }
+
+    fn bench(&self, prover_id: &str, why: &str) {
+        tracing::error!(prover = %prover_id, "{why}: prover {prover_id} gets no work for {:?}", self.config.bench_after_invalid);
+        lock(&self.benched).insert(
+            prover_id.to_string(),
+            Instant::now() + self.config.bench_after_invalid,
+        );
     }
 
     /// One locked batch on one prover: send it, wait, check, wrap, store. Whatever goes wrong,
@@ -180,10 +261,16 @@ impl Scheduler {
         let outcome = self.batch_on_prover(prover, n, &job.witness).await;
         match outcome {
             Ok(bytes) => {
-                self.db
+                if let Err(e) = self
+                    .db
                     .store_proof(n, n, ProofKind::Batch, &bytes, id)
                     .await
-                    .with_context(|| format!("storing the proof of batch {n}"))?;
+                {
+                    let _ = self.db.release_lock(n, n, ProofKind::Batch, id).await;
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "storing the proof of batch {n}; it is queued again"
+                    )));
+                }
                 tracing::info!(prover = %id, batch = n, "batch {n} proved, checked and wrapped");
                 Ok(())
             }
@@ -206,6 +293,9 @@ impl Scheduler {
                 .public_inputs()
                 .with_context(|| format!("the witness of batch {n} does not check"))?,
         );
+        // Known before the prover spends its time: a batch whose predecessors are missing is
+        // not sent.
+        let acc = self.acc_before(n).await?;
         let job = prover.gen_batch_proof(witness).await?;
         let bytes = self.wait_for(prover, &job).await?;
         // Every proof is checked before it is kept.
@@ -223,7 +313,6 @@ impl Scheduler {
                 lock(&self.benched).insert(id.clone(), Instant::now() + self.config.bench_after_invalid);
                 e.context(format!("prover {id} returned an invalid proof"))
             })?;
-        let acc = self.acc_before(n).await?;
         let circuits = self.circuits.clone();
         let _lane = self.recursion_lane.acquire().await?;
         let wrap = tokio::task::spawn_blocking(move || circuits.wrap(&checked, acc)).await??;
@@ -232,9 +321,9 @@ impl Scheduler {
 
     /// Polls a prover's job until it ends or the job timeout passes (then it is cancelled).
     async fn wait_for(&self, prover: &ProverHandle, job: &str) -> Result<Vec<u8>> {
-        let deadline = Instant::now() + self.config.job_timeout;
+        let start = Instant::now();
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = self.config.job_timeout.saturating_sub(start.elapsed());
             if left.is_zero() {
                 let _ = prover.cancel(job).await;
                 bail!(
@@ -262,7 +351,7 @@ impl Scheduler {
         ensure!(n >= first, "batch {n} is before the first batch {first}");
         let mut acc = [0u64; 4];
         for b in first..n {
-            if let Some(a) = lock(&self.acc_after).get(&b) {
+            if let Some(a) = lock(&self.acc_after).get(&(first, b)) {
                 acc = *a;
                 continue;
             }
@@ -276,7 +365,7 @@ impl Scheduler {
                     .with_context(|| format!("the witness of batch {b} does not check"))?,
             );
             acc = acc_step(acc, &s);
-            lock(&self.acc_after).insert(b, acc);
+            lock(&self.acc_after).insert((first, b), acc);
         }
         Ok(acc)
     }
@@ -295,35 +384,65 @@ impl Scheduler {
 
     /// One aggregation or one final proof; `Ok(false)` when there was nothing to do.
     async fn step(&self) -> Result<bool> {
-        if let Some(job) = self
-            .db
-            .lock_next_aggregation_pair(AGGREGATOR_ID, SystemTime::now())
-            .await?
-        {
-            let (first, last) = (job.first, job.last);
-            tracing::info!(
-                "aggregating {}..={} and {}..={}",
-                job.left.info.first,
-                job.left.info.last,
-                job.right.info.first,
-                job.right.info.last
-            );
-            let t = Instant::now();
-            match self.aggregate(&job.left.bytes, &job.right.bytes).await {
-                Ok(bytes) => {
-                    self.db
+        // A final proof whose settlement failed goes first.
+        let pending = *lock(&self.unsettled);
+        if let Some(id) = pending {
+            let stored = self
+                .db
+                .stored_proof(id)
+                .await?
+                .with_context(|| format!("final proof {id} is gone"))?;
+            let (first, last) = (stored.info.first, stored.info.last);
+            let statement = self.check_final(&stored.bytes, first, last)?;
+            tracing::info!("settling the final proof of batches {first}..={last} again");
+            self.settle(id, stored.bytes, statement).await?;
+            return Ok(true);
+        }
+        let paused = lock(&self.aggregation_paused_until).is_some_and(|t| Instant::now() < t);
+        if !paused {
+            if let Some(job) = self
+                .db
+                .lock_next_aggregation_pair(AGGREGATOR_ID, SystemTime::now())
+                .await?
+            {
+                let (first, last) = (job.first, job.last);
+                tracing::info!(
+                    "aggregating {}..={} and {}..={}",
+                    job.left.info.first,
+                    job.left.info.last,
+                    job.right.info.first,
+                    job.right.info.last
+                );
+                let t = Instant::now();
+                let made = match self.aggregate(&job.left.bytes, &job.right.bytes).await {
+                    Ok(bytes) => self
+                        .db
                         .store_proof(first, last, ProofKind::Aggregate, &bytes, AGGREGATOR_ID)
-                        .await?;
-                    tracing::info!("aggregated batches {first}..={last} in {:.2?}", t.elapsed());
-                }
-                Err(e) => {
-                    self.db
-                        .release_lock(first, last, ProofKind::Aggregate, AGGREGATOR_ID)
-                        .await?;
-                    return Err(e.context(format!("aggregating batches {first}..={last}")));
+                        .await
+                        .map_err(anyhow::Error::new),
+                    Err(e) => Err(e),
+                };
+                match made {
+                    Ok(_) => {
+                        tracing::info!(
+                            "aggregated batches {first}..={last} in {:.2?}",
+                            t.elapsed()
+                        );
+                        return Ok(true);
+                    }
+                    Err(e) => {
+                        self.db
+                            .release_lock(first, last, ProofKind::Aggregate, AGGREGATOR_ID)
+                            .await?;
+                        // The final proof of what is aggregated already need not wait for it.
+                        *lock(&self.aggregation_paused_until) =
+                            Some(Instant::now() + AGGREGATION_RETRY);
+                        tracing::warn!(
+                            "aggregating batches {first}..={last} failed, retried in {AGGREGATION_RETRY:?}: {e:#}"
+                        );
+                    }
                 }
             }
-            return Ok(true);
         }
         let last_verified = self.db.last_verified_batch().await?;
         let Some(info) = self.db.longest_contiguous_from(last_verified + 1).await? else {
@@ -373,10 +492,22 @@ impl Scheduler {
                 return Err(e.context(format!("the final proof of batches {first}..={last}")));
             }
         };
-        let id = self
+        let id = match self
             .db
             .store_proof(first, last, ProofKind::Final, &bytes, AGGREGATOR_ID)
-            .await?;
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                let _ = self
+                    .db
+                    .release_lock(first, last, ProofKind::Final, AGGREGATOR_ID)
+                    .await;
+                return Err(anyhow::Error::new(e).context(format!(
+                    "storing the final proof of batches {first}..={last}"
+                )));
+            }
+        };
         tracing::info!(
             "final proof of batches {first}..={last} in {:.2?}",
             t.elapsed()
@@ -386,14 +517,19 @@ impl Scheduler {
     }
 
     /// Hands a stored final proof to the settlement step and records the batches verified.
+    /// A failure leaves the proof to be settled again on the next step.
     async fn settle(&self, id: ProofId, bytes: Vec<u8>, statement: FinalStatement) -> Result<()> {
         let last = statement.range.last_batch;
+        *lock(&self.unsettled) = Some(id);
         let settlement = self.settlement.clone();
-        let tx =
-            tokio::task::spawn_blocking(move || settlement.settle(&bytes, &statement)).await??;
+        let tx = tokio::task::spawn_blocking(move || settlement.settle(&bytes, &statement))
+            .await?
+            .with_context(|| format!("settling batches up to {last}"))?;
         self.db
             .record_verified(last, id, tx.as_deref(), SystemTime::now())
-            .await?;
+            .await
+            .with_context(|| format!("recording batches up to {last} as verified"))?;
+        *lock(&self.unsettled) = None;
         tracing::info!("batches up to {last} verified");
         Ok(())
     }
@@ -419,7 +555,9 @@ impl Scheduler {
         }
         let mut busy = lock(&self.busy);
         let p = self.registry.idle_provers().into_iter().find(|p| {
-            !busy.contains(p.prover_id()) && p.last_status().is_some_and(|s| s.can_aggregate)
+            !busy.contains(p.prover_id())
+                && !self.is_benched(p.prover_id())
+                && p.last_status().is_some_and(|s| s.can_aggregate)
         })?;
         busy.insert(p.prover_id().to_string());
         Some(p)
@@ -451,33 +589,38 @@ impl Scheduler {
         let l = c.read_recursive(left).context("the left proof")?;
         let r = c.read_recursive(right).context("the right proof")?;
         let expected = l.statement()?.then(&r.statement()?)?;
-        let bytes = match self.take_recursion_prover() {
-            Some(p) => {
-                let what = format!(
-                    "aggregation of {}..={}",
-                    expected.first_batch, expected.last_batch
-                );
-                self.on_prover(&p, &what, async {
+        // Checked before it is kept, wherever it was made.
+        let check = |bytes: Vec<u8>| -> Result<Vec<u8>> {
+            let got = c.verify(&c.read_recursive(&bytes)?)?;
+            ensure!(
+                got == expected,
+                "the aggregated proof states {got:?}, not {expected:?}"
+            );
+            Ok(bytes)
+        };
+        if let Some(p) = self.take_recursion_prover() {
+            let what = format!(
+                "aggregation of {}..={}",
+                expected.first_batch, expected.last_batch
+            );
+            let made = self
+                .on_prover(&p, &what, async {
                     Ok(p.gen_aggregated_proof(left, right).await?)
                 })
-                .await?
+                .await
+                .and_then(check);
+            match made {
+                Ok(bytes) => return Ok(bytes),
+                // Proved here instead.
+                Err(e) => self.bench(p.prover_id(), &format!("{e:#}")),
             }
-            None => {
-                let circuits = c.clone();
-                let _lane = self.recursion_lane.acquire().await?;
-                tokio::task::spawn_blocking(move || circuits.aggregate(&l, &r))
-                    .await??
-                    .to_bytes()
-            }
-        };
-        // Checked before it is kept, wherever it was made.
-        let proof = c.read_recursive(&bytes)?;
-        let got = c.verify(&proof)?;
-        ensure!(
-            got == expected,
-            "the aggregated proof states {got:?}, not {expected:?}"
-        );
-        Ok(bytes)
+        }
+        let circuits = c.clone();
+        let _lane = self.recursion_lane.acquire().await?;
+        let bytes = tokio::task::spawn_blocking(move || circuits.aggregate(&l, &r))
+            .await??
+            .to_bytes();
+        check(bytes)
     }
 
     async fn finalize(&self, source: &[u8]) -> Result<(Vec<u8>, FinalStatement)> {
@@ -485,48 +628,56 @@ impl Scheduler {
         let p = c.read_recursive(source)?;
         let range: RangeStatement = p.statement()?;
         let address = self.config.aggregator_address;
-        let bytes = match self.take_recursion_prover() {
-            Some(p) => {
-                let what = format!(
-                    "final proof of {}..={}",
-                    range.first_batch, range.last_batch
-                );
-                self.on_prover(&p, &what, async {
-                    Ok(p.gen_final_proof(source, address).await?)
-                })
-                .await?
-            }
-            None => {
-                let circuits = c.clone();
-                let _lane = self.recursion_lane.acquire().await?;
-                tokio::task::spawn_blocking(move || circuits.finalize(&p, address))
-                    .await??
-                    .to_bytes()
-            }
+        let check = |bytes: Vec<u8>| -> Result<(Vec<u8>, FinalStatement)> {
+            let statement = self.check_final(&bytes, range.first_batch, range.last_batch)?;
+            ensure!(
+                statement.range == range,
+                "the final proof states {:?}, not {range:?}",
+                statement.range
+            );
+            Ok((bytes, statement))
         };
-        let statement = self.check_final(&bytes, range.first_batch, range.last_batch)?;
-        ensure!(
-            statement.range == range,
-            "the final proof states {:?}, not {range:?}",
-            statement.range
-        );
-        Ok((bytes, statement))
+        if let Some(prover) = self.take_recursion_prover() {
+            let what = format!(
+                "final proof of {}..={}",
+                range.first_batch, range.last_batch
+            );
+            let made = self
+                .on_prover(&prover, &what, async {
+                    Ok(prover.gen_final_proof(source, address).await?)
+                })
+                .await
+                .and_then(check);
+            match made {
+                Ok(out) => return Ok(out),
+                Err(e) => self.bench(prover.prover_id(), &format!("{e:#}")),
+            }
+        }
+        let _lane = self.recursion_lane.acquire().await?;
+        let bytes = tokio::task::spawn_blocking(move || c.finalize(&p, address))
+            .await??
+            .to_bytes();
+        check(bytes)
     }
 
-    /// Clears locks held past the job timeout, every so often.
+    /// Clears locks held past twice the job timeout, every so often.
     async fn clean_loop(self: Arc<Self>) {
         let every =
             (self.config.job_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
         loop {
             tokio::time::sleep(every).await;
-            let Some(cutoff) = SystemTime::now().checked_sub(self.config.job_timeout) else {
+            // Twice the timeout: a task of this process gives its job up at the timeout itself,
+            // so what is older than that belongs to no running task.
+            let Some(cutoff) =
+                SystemTime::now().checked_sub(self.config.job_timeout.saturating_mul(2))
+            else {
                 continue;
             };
             match self.db.clean_stuck_locks(cutoff).await {
                 Ok(r) if !r.is_empty() => tracing::warn!(
                     requeued = r.requeued_batches,
                     removed = r.removed_jobs,
-                    "cleared locks held past the job timeout"
+                    "cleared locks held past twice the job timeout"
                 ),
                 Ok(_) => {}
                 Err(e) => tracing::warn!("cleaning stuck locks: {e:#}"),

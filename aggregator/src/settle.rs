@@ -53,16 +53,20 @@ impl Settlement for Recording {
                     .map(|x| format!("{x:016x}"))
                     .collect::<String>()
             };
-            let line = format!(
-                "{{\"firstBatch\":{first},\"lastBatch\":{last},\"oldRoot\":\"{}\",\"newRoot\":\"{}\",\
-                 \"accOld\":\"{}\",\"accNew\":\"{}\",\"aggregator\":\"0x{}\",\"proof\":\"{}\"}}\n",
-                hex(&s.range.old_root),
-                hex(&s.range.new_root),
-                hex(&s.range.acc_old),
-                hex(&s.range.acc_new),
-                s.aggregator.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-                file.display()
-            );
+            let record = serde_json::json!({
+                "firstBatch": first,
+                "lastBatch": last,
+                "oldRoot": hex(&s.range.old_root),
+                "newRoot": hex(&s.range.new_root),
+                "accOld": hex(&s.range.acc_old),
+                "accNew": hex(&s.range.acc_new),
+                "aggregator": format!(
+                    "0x{}",
+                    s.aggregator.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                ),
+                "proof": file.to_string_lossy(),
+            });
+            let line = format!("{record}\n");
             let log = dir.join("settlements.jsonl");
             OpenOptions::new()
                 .create(true)
