@@ -247,32 +247,13 @@ impl Db {
         let right_id: i64 = pair.try_get("right_id")?;
         let first_i: i64 = pair.try_get("first")?;
         let last_i: i64 = pair.try_get("last")?;
-        let locked = sqlx::query(
-            "UPDATE proofs SET locked_at = $1, updated_at = $1 \
-             WHERE (id = $2 OR id = $3) AND locked_at IS NULL AND proof IS NOT NULL",
+        let id = open_job(
+            &mut tx,
+            &[left_id, right_id],
+            (first_i, last_i, ProofKind::Aggregate),
+            prover_id,
+            now,
         )
-        .bind(now)
-        .bind(left_id)
-        .bind(right_id)
-        .execute(&mut *tx)
-        .await?;
-        if locked.rows_affected() != 2 {
-            return Err(DbError::Conflict(format!(
-                "proofs {left_id} and {right_id} were locked meanwhile"
-            )));
-        }
-        let id = next_proof_id(&mut tx).await?;
-        sqlx::query(
-            "INSERT INTO proofs (id, batch_first, batch_last, kind, proof, prover_id, locked_at, \
-             attempts, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'aggregate', NULL, $4, $5, 1, $5, $5)",
-        )
-        .bind(id)
-        .bind(first_i)
-        .bind(last_i)
-        .bind(prover_id)
-        .bind(now)
-        .execute(&mut *tx)
         .await?;
         let left = stored_in(&mut tx, left_id).await?;
         let right = stored_in(&mut tx, right_id).await?;
@@ -338,31 +319,13 @@ impl Db {
             }
             return Ok(None);
         }
-        let locked = sqlx::query(
-            "UPDATE proofs SET locked_at = $1, updated_at = $1 \
-             WHERE id = $2 AND locked_at IS NULL AND proof IS NOT NULL",
+        let id = open_job(
+            &mut tx,
+            &[source],
+            (first_i, last_i, ProofKind::Final),
+            prover_id,
+            now,
         )
-        .bind(now)
-        .bind(source)
-        .execute(&mut *tx)
-        .await?;
-        if locked.rows_affected() != 1 {
-            return Err(DbError::Conflict(format!(
-                "proof {source} was locked meanwhile"
-            )));
-        }
-        let id = next_proof_id(&mut tx).await?;
-        sqlx::query(
-            "INSERT INTO proofs (id, batch_first, batch_last, kind, proof, prover_id, locked_at, \
-             attempts, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'final', NULL, $4, $5, 1, $5, $5)",
-        )
-        .bind(id)
-        .bind(first_i)
-        .bind(last_i)
-        .bind(prover_id)
-        .bind(now)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         let (first, last) = (src.info.first, src.info.last);
@@ -518,6 +481,47 @@ async fn last_verified_in(tx: &mut Tx) -> Result<i64, DbError> {
 }
 
 /// Hands out the next proof id; the caller holds the `job_sequence` row already.
+/// Locks the stored proofs `sources` (each must be stored and unlocked) and records a
+/// generating job of `kind` for `first..=last` that is made from them, held by `prover_id`.
+async fn open_job(
+    tx: &mut Tx,
+    sources: &[ProofId],
+    (first, last, kind): (i64, i64, ProofKind),
+    prover_id: &str,
+    now: i64,
+) -> Result<ProofId, DbError> {
+    for &source in sources {
+        let locked = sqlx::query(
+            "UPDATE proofs SET locked_at = $1, updated_at = $1 \
+             WHERE id = $2 AND locked_at IS NULL AND proof IS NOT NULL",
+        )
+        .bind(now)
+        .bind(source)
+        .execute(&mut **tx)
+        .await?;
+        if locked.rows_affected() != 1 {
+            return Err(DbError::Conflict(format!(
+                "proof {source} was locked meanwhile"
+            )));
+        }
+    }
+    let id = next_proof_id(tx).await?;
+    sqlx::query(
+        "INSERT INTO proofs (id, batch_first, batch_last, kind, proof, prover_id, locked_at, \
+         attempts, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, NULL, $5, $6, 1, $6, $6)",
+    )
+    .bind(id)
+    .bind(first)
+    .bind(last)
+    .bind(kind.as_str())
+    .bind(prover_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
 async fn next_proof_id(tx: &mut Tx) -> Result<ProofId, DbError> {
     let row = sqlx::query(
         "UPDATE job_sequence SET value = value + 1 WHERE name = 'proofs' RETURNING value",
