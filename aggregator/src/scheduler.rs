@@ -91,6 +91,14 @@ impl Drop for BusyGuard<'_> {
     }
 }
 
+/// Recursive work a prover can be asked for.
+enum RecursionRequest<'a> {
+    /// Two adjacent wrap or aggregate proofs.
+    Aggregate(&'a [u8], &'a [u8]),
+    /// A wrap or aggregate proof, and the address the final proof is bound to.
+    Final(&'a [u8], [u8; 20]),
+}
+
 /// How often a prover that is not idle is asked for its status.
 const REFRESH_EVERY: Duration = Duration::from_secs(3);
 /// How long aggregation rests after a failed one.
@@ -567,60 +575,68 @@ impl Scheduler {
         lock(&self.busy).remove(prover.prover_id());
     }
 
-    /// Runs a recursion job on a prover and waits for its proof.
-    async fn on_prover(
+    /// A recursive proof: on an idle prover when the configuration says so (one that fails or
+    /// returns a proof `check` refuses is benched, and the proof is made here instead), else
+    /// here, one at a time. Whatever made it, `check` decides what is kept.
+    async fn recursive_proof<T>(
         &self,
-        prover: &ProverHandle,
         what: &str,
-        job: impl std::future::Future<Output = Result<String>>,
-    ) -> Result<Vec<u8>> {
-        tracing::info!(prover = %prover.prover_id(), "{what} sent to {}", prover.prover_id());
-        let out = async {
-            let job = job.await?;
-            self.wait_for(prover, &job).await
-        }
-        .await;
-        self.release(prover);
-        out.with_context(|| format!("{what} on prover {}", prover.prover_id()))
-    }
-
-    async fn aggregate(&self, left: &[u8], right: &[u8]) -> Result<Vec<u8>> {
-        let c = &self.circuits;
-        let l = c.read_recursive(left).context("the left proof")?;
-        let r = c.read_recursive(right).context("the right proof")?;
-        let expected = l.statement()?.then(&r.statement()?)?;
-        // Checked before it is kept, wherever it was made.
-        let check = |bytes: Vec<u8>| -> Result<Vec<u8>> {
-            let got = c.verify(&c.read_recursive(&bytes)?)?;
-            ensure!(
-                got == expected,
-                "the aggregated proof states {got:?}, not {expected:?}"
-            );
-            Ok(bytes)
-        };
+        request: RecursionRequest<'_>,
+        local: impl FnOnce() -> Result<Vec<u8>> + Send + 'static,
+        check: impl Fn(Vec<u8>) -> Result<T>,
+    ) -> Result<T> {
         if let Some(p) = self.take_recursion_prover() {
-            let what = format!(
-                "aggregation of {}..={}",
-                expected.first_batch, expected.last_batch
-            );
-            let made = self
-                .on_prover(&p, &what, async {
-                    Ok(p.gen_aggregated_proof(left, right).await?)
-                })
-                .await
-                .and_then(check);
+            tracing::info!(prover = %p.prover_id(), "{what} sent to {}", p.prover_id());
+            let made = async {
+                let job = match request {
+                    RecursionRequest::Aggregate(left, right) => {
+                        p.gen_aggregated_proof(left, right).await?
+                    }
+                    RecursionRequest::Final(source, address) => {
+                        p.gen_final_proof(source, address).await?
+                    }
+                };
+                self.wait_for(&p, &job).await
+            }
+            .await;
+            self.release(&p);
+            let made = made
+                .with_context(|| format!("{what} on prover {}", p.prover_id()))
+                .and_then(&check);
             match made {
-                Ok(bytes) => return Ok(bytes),
-                // Proved here instead.
+                Ok(out) => return Ok(out),
                 Err(e) => self.bench(p.prover_id(), &format!("{e:#}")),
             }
         }
-        let circuits = c.clone();
         let _lane = self.recursion_lane.acquire().await?;
-        let bytes = tokio::task::spawn_blocking(move || circuits.aggregate(&l, &r))
-            .await??
-            .to_bytes();
+        let bytes = tokio::task::spawn_blocking(local).await??;
         check(bytes)
+    }
+
+    async fn aggregate(&self, left: &[u8], right: &[u8]) -> Result<Vec<u8>> {
+        let c = self.circuits.clone();
+        let l = c.read_recursive(left).context("the left proof")?;
+        let r = c.read_recursive(right).context("the right proof")?;
+        let expected = l.statement()?.then(&r.statement()?)?;
+        let what = format!(
+            "aggregation of {}..={}",
+            expected.first_batch, expected.last_batch
+        );
+        let circuits = c.clone();
+        self.recursive_proof(
+            &what,
+            RecursionRequest::Aggregate(left, right),
+            move || Ok(circuits.aggregate(&l, &r)?.to_bytes()),
+            |bytes| {
+                let got = c.verify(&c.read_recursive(&bytes)?)?;
+                ensure!(
+                    got == expected,
+                    "the aggregated proof states {got:?}, not {expected:?}"
+                );
+                Ok(bytes)
+            },
+        )
+        .await
     }
 
     async fn finalize(&self, source: &[u8]) -> Result<(Vec<u8>, FinalStatement)> {
@@ -628,36 +644,25 @@ impl Scheduler {
         let p = c.read_recursive(source)?;
         let range: RangeStatement = p.statement()?;
         let address = self.config.aggregator_address;
-        let check = |bytes: Vec<u8>| -> Result<(Vec<u8>, FinalStatement)> {
-            let statement = self.check_final(&bytes, range.first_batch, range.last_batch)?;
-            ensure!(
-                statement.range == range,
-                "the final proof states {:?}, not {range:?}",
-                statement.range
-            );
-            Ok((bytes, statement))
-        };
-        if let Some(prover) = self.take_recursion_prover() {
-            let what = format!(
-                "final proof of {}..={}",
-                range.first_batch, range.last_batch
-            );
-            let made = self
-                .on_prover(&prover, &what, async {
-                    Ok(prover.gen_final_proof(source, address).await?)
-                })
-                .await
-                .and_then(check);
-            match made {
-                Ok(out) => return Ok(out),
-                Err(e) => self.bench(prover.prover_id(), &format!("{e:#}")),
-            }
-        }
-        let _lane = self.recursion_lane.acquire().await?;
-        let bytes = tokio::task::spawn_blocking(move || c.finalize(&p, address))
-            .await??
-            .to_bytes();
-        check(bytes)
+        let what = format!(
+            "final proof of {}..={}",
+            range.first_batch, range.last_batch
+        );
+        self.recursive_proof(
+            &what,
+            RecursionRequest::Final(source, address),
+            move || Ok(c.finalize(&p, address)?.to_bytes()),
+            |bytes| {
+                let statement = self.check_final(&bytes, range.first_batch, range.last_batch)?;
+                ensure!(
+                    statement.range == range,
+                    "the final proof states {:?}, not {range:?}",
+                    statement.range
+                );
+                Ok((bytes, statement))
+            },
+        )
+        .await
     }
 
     /// Clears locks held past twice the job timeout, every so often.
