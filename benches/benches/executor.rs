@@ -15,7 +15,7 @@ use zknode_executor::{
     encode_batch, execute_batch, BatchContext, BatchEntry, ChangeL2Block, RawTx,
 };
 use zknode_state::genesis::{self, GenesisAccount, Number};
-use zknode_state::{keys, Hash, RocksStore, StateTree};
+use zknode_state::{keys, Hash, NodeStore, RocksStore, StateTree};
 
 const CHAIN: u64 = 1001;
 const TOKEN: Address = Address::new([0x70; 20]);
@@ -92,6 +92,10 @@ impl Chain {
             "genesis of {n} accounts and a token holding {n} balances in {:.1} s",
             t.elapsed().as_secs_f64()
         );
+        // A genesis is a bulk commit, which skips the node cache; warm it as a node does.
+        store
+            .warm(store.head().expect("head"))
+            .expect("warm the node cache");
         let codes = [(keys::hash_bytecode(&runtime), Bytes::from(runtime))]
             .into_iter()
             .collect();
