@@ -172,36 +172,6 @@ fn decode(tag: u64, w: &[u64]) -> Option<Node> {
     })
 }
 
-const HUGE_PAGE: usize = 2 << 20;
-
-/// Asks the kernel to back `words` with 2 MiB pages where it can. Slots are touched at random,
-/// so with 4 KiB pages a large cache takes one page fault (and one TLB entry) per 4 KiB: filling a
-/// fresh 1 GiB cache cost about 0.8 s of faults (a genesis of 100k accounts took 2.2 s against
-/// 1.4 s). Only advice: without transparent huge pages nothing changes.
-fn advise_huge_pages(words: &[u64]) {
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE: usize = HUGE_PAGE;
-        let start = words.as_ptr() as usize;
-        let end = start + std::mem::size_of_val(words);
-        let (lo, hi) = (start.next_multiple_of(HUGE), end / HUGE * HUGE);
-        if hi > lo {
-            // SAFETY: the range lies inside `words`' allocation, and MADV_HUGEPAGE changes only
-            // how the kernel backs it, never its contents.
-            let rc =
-                unsafe { libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_HUGEPAGE) };
-            if rc != 0 {
-                tracing::debug!(
-                    "node cache: no huge pages ({})",
-                    std::io::Error::last_os_error()
-                );
-            }
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = words;
-}
-
 impl NodeCache {
     /// A cache that holds at most about `bytes` of slots (`None` for `bytes` too small to hold a
     /// useful number of nodes, i.e. caching off). Memory is reserved at once but the operating
@@ -213,18 +183,10 @@ impl NodeCache {
         }
         let stripes = (0..STRIPES)
             .map(|_| {
-                // Zeroed (empty slots) and aligned by hand: slots on 128 bytes, and a stripe of
-                // at least a huge page on 2 MiB, so that all of it can be backed by huge pages.
-                let used = sets_per_stripe * SET_WORDS * 8;
-                let align = if used >= HUGE_PAGE {
-                    HUGE_PAGE
-                } else {
-                    SLOT_BYTES
-                };
-                let words = vec![0u64; (used + align) / 8];
-                let start = words.as_ptr() as usize;
-                let base = (start.next_multiple_of(align) - start) / 8;
-                advise_huge_pages(&words[base..base + used / 8]);
+                // Zeroed (empty slots) and aligned by hand: one extra set of room.
+                let words = vec![0u64; (sets_per_stripe + 1) * SET_WORDS];
+                let misalign = (words.as_ptr() as usize % SLOT_BYTES) / 8;
+                let base = (SLOT_WORDS - misalign) % SLOT_WORDS;
                 Mutex::new(Stripe { words, base })
             })
             .collect();

@@ -189,7 +189,9 @@ const HEAD_KEY: &[u8] = b"head";
 /// nodes (every path of a tree of a million leaves, with room for the nodes that recent commits
 /// replaced). At 256 MiB a third of the reads of batched updates into a 1M-leaf tree missed and
 /// went to RocksDB, most of them into the memtable's skip list; at 1 GiB one in eight does.
-/// Memory is taken as slots are first written, so a small tree costs little.
+/// Memory is taken a 4 KiB page at a time as slots are first written, so a small tree costs
+/// little. (Huge pages were tried: no measurable gain in lookups, and a small tree then touches
+/// every 2 MiB page of the cache, a full GiB of memory per store.)
 pub const DEFAULT_NODE_CACHE_BYTES: usize = 1 << 30;
 
 impl RocksStore {
@@ -404,10 +406,10 @@ impl RocksStore {
 
 /// Commits of this many nodes or more (about 25,000 writes: a genesis, an import) are bulk
 /// loads and skip the node cache. Their nodes are read back, if at all, one path at a time, and
-/// writing them into a cold cache costs a page fault per slot: for the 700,000 nodes of a
-/// 100,000-account genesis that was 0.2 s with a 256 MiB cache and 0.4 to 2 s with 1 GiB, on top
-/// of a 0.25 s commit. Nodes of ordinary commits stay written through: a batch rewrites the upper
-/// levels, and the next one reads them.
+/// writing them into a cold cache costs a page fault per slot: for the 500,000 nodes of a
+/// 100,000-account genesis that was 0.2 s with a 256 MiB cache and about 0.8 s with 1 GiB, on
+/// top of a 0.25 s commit. Nodes of ordinary commits stay written through: a batch rewrites the
+/// upper levels, and the next one reads them. [`RocksStore::warm`] fills the cache afterwards.
 const BULK_COMMIT_NODES: usize = 1 << 18;
 
 /// Commits of this many nodes or more are written from several threads.
