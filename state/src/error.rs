@@ -18,4 +18,14 @@ pub enum Error {
     BadProof(String),
 }
 
+impl Error {
+    /// A value node found where a branch or leaf belongs.
+    pub(crate) fn value_in_tree(hash: Hash) -> Self {
+        Error::CorruptNode {
+            hash,
+            reason: "a value where a tree node belongs".into(),
+        }
+    }
+}
+
 pub type Result<T, E = Error> = core::result::Result<T, E>;

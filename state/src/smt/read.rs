@@ -96,10 +96,7 @@ impl<S: NodeReader> StateTree<S> {
                 }
                 Ok(())
             }
-            Node::Value(_) => Err(Error::CorruptNode {
-                hash: cur,
-                reason: "a value where a tree node belongs".into(),
-            }),
+            Node::Value(_) => Err(Error::value_in_tree(cur)),
         }
     }
 }

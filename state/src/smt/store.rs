@@ -323,10 +323,7 @@ impl RocksStore {
                 .map(|h| match self.get(h)? {
                     Some(Node::Branch { left, right }) => Ok([left, right]),
                     Some(Node::Leaf { .. }) => Ok([Hash::ZERO; 2]),
-                    Some(Node::Value(_)) => Err(Error::CorruptNode {
-                        hash: *h,
-                        reason: "a value where a tree node belongs".into(),
-                    }),
+                    Some(Node::Value(_)) => Err(Error::value_in_tree(*h)),
                     None => Err(Error::MissingNode(*h)),
                 })
                 .collect::<Result<Vec<_>>>()?;

@@ -101,10 +101,7 @@ impl<S: NodeReader> StateTree<S> {
     /// rewritten path is hashed anew anyway, and reads dominate otherwise).
     fn batch_node(&self, h: &Hash) -> Result<Node> {
         match self.node(h)? {
-            Node::Value(_) => Err(Error::CorruptNode {
-                hash: *h,
-                reason: "a value where a tree node belongs".into(),
-            }),
+            Node::Value(_) => Err(Error::value_in_tree(*h)),
             n => Ok(n),
         }
     }
