@@ -395,15 +395,7 @@ impl Scheduler {
         // A final proof whose settlement failed goes first.
         let pending = *lock(&self.unsettled);
         if let Some(id) = pending {
-            let stored = self
-                .db
-                .stored_proof(id)
-                .await?
-                .with_context(|| format!("final proof {id} is gone"))?;
-            let (first, last) = (stored.info.first, stored.info.last);
-            let statement = self.check_final(&stored.bytes, first, last)?;
-            tracing::info!("settling the final proof of batches {first}..={last} again");
-            self.settle(id, stored.bytes, statement).await?;
+            self.settle_stored(id, None, "again").await?;
             return Ok(true);
         }
         let paused = lock(&self.aggregation_paused_until).is_some_and(|t| Instant::now() < t);
@@ -472,17 +464,8 @@ impl Scheduler {
             Ok(None) => return Ok(false),
             // Made by an earlier run that stopped before settling it: settle that one.
             Err(DbError::AlreadyStored { id, .. }) => {
-                let stored = self
-                    .db
-                    .stored_proof(id)
-                    .await?
-                    .with_context(|| format!("final proof {id} is gone"))?;
-                let (first, last) = (stored.info.first, stored.info.last);
-                let statement = self
-                    .check_final(&stored.bytes, info.first, info.last)
-                    .with_context(|| format!("the stored final proof of {first}..={last}"))?;
-                tracing::info!("settling the final proof of batches {first}..={last} made earlier");
-                self.settle(id, stored.bytes, statement).await?;
+                self.settle_stored(id, Some((info.first, info.last)), "made earlier")
+                    .await?;
                 return Ok(true);
             }
             Err(e) => return Err(e.into()),
@@ -526,6 +509,28 @@ impl Scheduler {
 
     /// Hands a stored final proof to the settlement step and records the batches verified.
     /// A failure leaves the proof to be settled again on the next step.
+    /// Settles the stored final proof `id` after checking it against `range` (its own range
+    /// when `None`); `when` ends the log line ("again", "made earlier").
+    async fn settle_stored(
+        &self,
+        id: ProofId,
+        range: Option<(u64, u64)>,
+        when: &str,
+    ) -> Result<()> {
+        let stored = self
+            .db
+            .stored_proof(id)
+            .await?
+            .with_context(|| format!("final proof {id} is gone"))?;
+        let (first, last) = (stored.info.first, stored.info.last);
+        let (want_first, want_last) = range.unwrap_or((first, last));
+        let statement = self
+            .check_final(&stored.bytes, want_first, want_last)
+            .with_context(|| format!("the stored final proof of {first}..={last}"))?;
+        tracing::info!("settling the final proof of batches {first}..={last} {when}");
+        self.settle(id, stored.bytes, statement).await
+    }
+
     async fn settle(&self, id: ProofId, bytes: Vec<u8>, statement: FinalStatement) -> Result<()> {
         let last = statement.range.last_batch;
         *lock(&self.unsettled) = Some(id);
@@ -682,6 +687,7 @@ impl Scheduler {
                 Ok(r) if !r.is_empty() => tracing::warn!(
                     requeued = r.requeued_batches,
                     removed = r.removed_jobs,
+                    unlocked = r.unlocked_proofs,
                     "cleared locks held past twice the job timeout"
                 ),
                 Ok(_) => {}

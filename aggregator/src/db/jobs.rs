@@ -440,20 +440,11 @@ impl Db {
         .rows_affected();
         let orphans = unlock_orphans(&mut tx, now).await?;
         tx.commit().await?;
-        let report = CleanReport {
+        Ok(CleanReport {
             requeued_batches: requeued,
             removed_jobs: removed,
             unlocked_proofs: unlocked + orphans,
-        };
-        if !report.is_empty() {
-            tracing::info!(
-                requeued_batches = report.requeued_batches,
-                removed_jobs = report.removed_jobs,
-                unlocked_proofs = report.unlocked_proofs,
-                "cleaned stuck proof jobs"
-            );
-        }
-        Ok(report)
+        })
     }
 }
 
