@@ -116,6 +116,42 @@ fn batches_wrap_aggregate_and_finalize() {
     let stray = c.wrap(&proofs[1].0, [1, 2, 3, 4]).expect("wrap");
     assert!(c.prove_aggregate(&wraps[0], &stray).is_err());
 
+    // A child from a circuit outside the allowed set: it states a batch that chains with
+    // wraps[0] and ends at a root of its choosing, and verifies against its own circuit. The
+    // aggregate circuit refuses it whichever kind it is presented as, and so does `verify`.
+    let l = c.verify(&wraps[0]).expect("verifies");
+    let claim = RangeStatement {
+        first_batch: l.last_batch + 1,
+        last_batch: l.last_batch + 1,
+        old_root: l.new_root,
+        new_root: [7, 7, 7, 7],
+        acc_old: l.acc_new,
+        acc_new: [8, 8, 8, 8],
+    };
+    let (foreign, foreign_vd) = c.foreign_proof(&claim).expect("the foreign circuit proves");
+    for kind in [
+        recursion::Kind::Wrap(recursion::MIN_STARK_BITS),
+        recursion::Kind::Wrap(recursion::MAX_STARK_BITS),
+        recursion::Kind::Aggregate,
+    ] {
+        let e = c
+            .prove_aggregate_with(&wraps[0], &foreign, &foreign_vd, kind)
+            .expect_err("an aggregate over a foreign child");
+        eprintln!("foreign child as {kind:?}: {e}");
+        let as_ours = recursion::RecursiveProof {
+            kind,
+            proof: foreign.clone(),
+        };
+        assert!(
+            c.verify(&as_ours).is_err(),
+            "a foreign proof verified as {kind:?}"
+        );
+    }
+    // The same call with an allowed child proves: the refusal above is the verifier data's.
+    let vd = c.verifier_data_of(wraps[1].kind).expect("a known kind");
+    c.prove_aggregate_with(&wraps[0], &wraps[1].proof, &vd, wraps[1].kind)
+        .expect("an allowed child aggregates");
+
     // Tampered public inputs: the proof no longer verifies.
     let mut t = a012.clone();
     t.proof.public_inputs[1] += F::ONE;

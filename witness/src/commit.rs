@@ -1,7 +1,10 @@
 //! The commitments and public inputs of a batch proof.
 //!
-//! The batch AIR recomputes [`ops_commitment`] in-circuit, so its definition is part of the
-//! proof statement: change it only together with the AIR.
+//! The batch AIR recomputes [`ops_commitment`] in-circuit (on each operation's commit row, from
+//! the key and value hashes that operation applies), so its definition is part of the proof
+//! statement: change it only together with the AIR. [`batch_data_commitment`] is not: the AIR
+//! carries it as a public input and constrains nothing with it, so a proof binds the batch data
+//! only as far as whoever checks the proof recomputes it from the bytes.
 
 use ruint::aliases::U256;
 use serde::{Deserialize, Serialize};

@@ -18,7 +18,14 @@
 //! the commit row, from the old chain's top to the new chain's top. The range rows decompose
 //! the key into canonical bits and show that the path bits of the walk are the key's low bits
 //! and that every remaining key hashed into a leaf is the key's high part, so a leaf can be
-//! neither placed off its path nor given another key's remainder.
+//! neither placed off its path nor given another key's remainder. A level counter bounds the
+//! walk: at most 63 levels per key limb ([`MAX_DEPTH`] in all), so that path values stay below
+//! the field's modulus and `POW = 2^levels` names one number of levels.
+//!
+//! Every input of both lanes on the commit row is pinned to the registers it hashes, so the
+//! operation commitment in the public inputs is the commitment to exactly the operations the
+//! table applies. `docs/batch-constraints.md` lists, for each row kind and column, the
+//! constraints that pin it; a test recomputes that map from [`eval`].
 
 use super::alg::Alg;
 use super::layout::*;
@@ -47,6 +54,7 @@ pub fn eval<A: Alg>(a: &mut A, lv: &[A::E], nv: &[A::E], pi: &[A::E]) {
     let abs_f = op[OP_ABSENT_FOUND];
 
     // ---- Flags -------------------------------------------------------------------------------
+    a.section("flags");
     for i in 0..ROW_KINDS {
         let b = a.bit(lv[F_KEY + i]);
         a.on_all(b);
@@ -84,10 +92,12 @@ pub fn eval<A: Alg>(a: &mut A, lv: &[A::E], nv: &[A::E], pi: &[A::E]) {
 
     // ---- Poseidon on both lanes of every row but range rows --------------------------------
     let hashing = a.not(fr);
+    a.section("poseidon");
     eval_lane(a, lv, LANE0, hashing);
     eval_lane(a, lv, LANE1, hashing);
 
     // ---- Boundaries --------------------------------------------------------------------------
+    a.section("boundaries");
     let c = a.sum([fk, fp]);
     let c = a.sub(c, one);
     a.on_first(c);
@@ -106,6 +116,7 @@ pub fn eval<A: Alg>(a: &mut A, lv: &[A::E], nv: &[A::E], pi: &[A::E]) {
     }
 
     // ---- Row order ---------------------------------------------------------------------------
+    a.section("row order");
     for (next, cur) in [(F_VALUE, fk), (F_LEAF, fv), (F_EXTRA, fl)] {
         let c = a.sub(nv[next], cur);
         a.on_transition(c);
@@ -132,6 +143,7 @@ pub fn eval<A: Alg>(a: &mut A, lv: &[A::E], nv: &[A::E], pi: &[A::E]) {
     a.on_transition(c);
 
     // ---- Registers ---------------------------------------------------------------------------
+    a.section("registers");
     // `same`: the next row belongs to this row's operation.
     let s = a.add(nk, np);
     let same = a.not(s);
@@ -220,7 +232,52 @@ pub fn eval<A: Alg>(a: &mut A, lv: &[A::E], nv: &[A::E], pi: &[A::E]) {
         a.on_transition(c);
     }
 
+    // ---- Commit row ----------------------------------------------------------------------------
+    // The commitment step hashes what the witness generator hashes, and nothing else:
+    // u = Poseidon([HVO, HVN], COMM) in lane 0, then COMM' = Poseidon([K, u], 0^4) in lane 1.
+    a.section("commit row");
+    for i in 0..4 {
+        for (cell, value) in [
+            (lane_in(LANE0, i), lv[HVO + i]),
+            (lane_in(LANE0, 4 + i), lv[HVN + i]),
+            (lane_in(LANE0, 8 + i), lv[COMM + i]),
+            (lane_in(LANE1, i), lv[K + i]),
+            (lane_in(LANE1, 4 + i), lv[lane_out(LANE0, i)]),
+        ] {
+            let d = a.sub(lv[cell], value);
+            let c = a.mul(fc, d);
+            a.on_all(c);
+        }
+        let c = a.mul(fc, lv[lane_in(LANE1, 8 + i)]);
+        a.on_all(c);
+    }
+
+    // ---- Depth -----------------------------------------------------------------------------------
+    // LVL counts the operation's walk rows; each range row takes away its limb's levels (the
+    // length of its mask) and the last must leave zero. With mask bit 63 off, a limb has at most
+    // 63 levels: without the count, a limb walked 192 + m levels would pass as m levels, since
+    // 2^192 = 1, and its path bits would no longer be the key's.
+    a.section("depth");
+    let c = a.mul(fe, lv[LVL]);
+    a.on_all(c);
+    let d = a.sub(nv[LVL], lv[LVL]);
+    let c = a.sub(d, one);
+    let c = a.mul(nw, c);
+    a.on_transition(c);
+    let mask_len = a.sum((0..64).map(|k| lv[R_MASK + k]));
+    let taken = a.mul(fr, mask_len);
+    let c = a.add(d, taken);
+    let c = a.mul(hold, c);
+    a.on_transition(c);
+    let left = a.sub(lv[LVL], mask_len);
+    let last_range = a.mul(fr, lv[RSEL + 3]);
+    let c = a.mul(last_range, left);
+    a.on_all(c);
+    let c = a.mul(fr, lv[R_MASK + 63]);
+    a.on_all(c);
+
     // ---- Key row -------------------------------------------------------------------------------
+    a.section("key row");
     let ty = lv[lane_in(LANE1, 6)];
     let mut prod = fk;
     for t in 0..5u64 {
@@ -252,6 +309,7 @@ pub fn eval<A: Alg>(a: &mut A, lv: &[A::E], nv: &[A::E], pi: &[A::E]) {
     }
 
     // ---- Value row -----------------------------------------------------------------------------
+    a.section("value row");
     let old_zero = a.sum([ins_e, split, abs_e, abs_f]);
     let new_zero = a.sum([del_b, del_r, coll, abs_e, abs_f]);
     for (lane, reg, zero, aux) in [(LANE0, HVO, old_zero, 0), (LANE1, HVN, new_zero, 8)] {
@@ -281,6 +339,7 @@ pub fn eval<A: Alg>(a: &mut A, lv: &[A::E], nv: &[A::E], pi: &[A::E]) {
     }
 
     // ---- Leaf row ------------------------------------------------------------------------------
+    a.section("leaf row");
     let key_old = a.sum([upd, del_b, del_r, coll]);
     let key_new = a.sum([upd, ins_e, split]);
     let other_vh_old = a.add(split, abs_f);
@@ -332,6 +391,7 @@ pub fn eval<A: Alg>(a: &mut A, lv: &[A::E], nv: &[A::E], pi: &[A::E]) {
     }
 
     // ---- Extra row -----------------------------------------------------------------------------
+    a.section("extra row");
     for i in 0..4 {
         let d = a.sub(lv[lane_in(LANE0, i)], lv[RKP + i]);
         let c = a.mul(fe, d);
@@ -387,6 +447,7 @@ pub fn eval<A: Alg>(a: &mut A, lv: &[A::E], nv: &[A::E], pi: &[A::E]) {
     }
 
     // ---- Walk rows -----------------------------------------------------------------------------
+    a.section("walk rows");
     let bit = lv[BIT];
     for (lane, cur, sib) in [(LANE0, CUR_O, SIB_O), (LANE1, CUR_N, SIB_N)] {
         for i in 0..4 {
@@ -495,6 +556,7 @@ pub fn eval<A: Alg>(a: &mut A, lv: &[A::E], nv: &[A::E], pi: &[A::E]) {
     a.on_transition(c);
 
     // ---- Range rows ----------------------------------------------------------------------------
+    a.section("range rows");
     let sel = |a: &mut A, reg: usize| {
         let mut acc = a.zero();
         for j in 0..4 {

@@ -4,6 +4,7 @@
 //! requires them to emit the same constraints in the same order.
 
 use plonky2::field::extension::Extendable;
+use plonky2::field::goldilocks_field::GoldilocksField as Gl;
 use plonky2::field::packed::PackedField;
 use plonky2::field::types::Field;
 use plonky2::hash::hash_types::RichField;
@@ -27,6 +28,8 @@ pub trait Alg {
     fn on_transition(&mut self, e: Self::E);
     fn on_first(&mut self, e: Self::E);
     fn on_last(&mut self, e: Self::E);
+    /// Names the constraints that follow (for the constraint map); evaluators ignore it.
+    fn section(&mut self, _name: &'static str) {}
 
     fn one(&mut self) -> Self::E {
         self.constant(1)
@@ -162,7 +165,7 @@ impl Check {
         }
     }
 
-    fn record(&mut self, e: plonky2::field::goldilocks_field::GoldilocksField, kind: &'static str) {
+    fn record(&mut self, e: Gl, kind: &'static str) {
         if !e.is_zero() && self.failed.is_none() {
             self.failed = Some((self.count, kind));
         }
@@ -171,7 +174,7 @@ impl Check {
 }
 
 impl Alg for Check {
-    type E = plonky2::field::goldilocks_field::GoldilocksField;
+    type E = Gl;
     fn add(&mut self, a: Self::E, b: Self::E) -> Self::E {
         a + b
     }
@@ -201,5 +204,67 @@ impl Alg for Check {
     fn on_last(&mut self, e: Self::E) {
         let e = if self.last { e } else { Self::E::ZERO };
         self.record(e, "last row")
+    }
+}
+
+/// Direct evaluation on one pair of rows that keeps every constraint's value with the section
+/// it belongs to: what the constraint map (`docs/batch-constraints.md`) is computed from.
+pub struct Record {
+    first: bool,
+    last: bool,
+    section: &'static str,
+    pub values: Vec<(&'static str, Gl)>,
+}
+
+impl Record {
+    pub fn new(first: bool, last: bool) -> Self {
+        Self {
+            first,
+            last,
+            section: "",
+            values: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, e: Gl, applies: bool) {
+        let e = if applies { e } else { Gl::ZERO };
+        self.values.push((self.section, e));
+    }
+}
+
+impl Alg for Record {
+    type E = Gl;
+    fn add(&mut self, a: Self::E, b: Self::E) -> Self::E {
+        a + b
+    }
+    fn sub(&mut self, a: Self::E, b: Self::E) -> Self::E {
+        a - b
+    }
+    fn mul(&mut self, a: Self::E, b: Self::E) -> Self::E {
+        a * b
+    }
+    fn constant(&mut self, c: u64) -> Self::E {
+        Self::E::from_canonical_u64(c)
+    }
+    fn scale(&mut self, c: u64, a: Self::E) -> Self::E {
+        a * Self::E::from_canonical_u64(c)
+    }
+    fn on_all(&mut self, e: Self::E) {
+        self.record(e, true)
+    }
+    fn on_transition(&mut self, e: Self::E) {
+        let applies = !self.last;
+        self.record(e, applies)
+    }
+    fn on_first(&mut self, e: Self::E) {
+        let applies = self.first;
+        self.record(e, applies)
+    }
+    fn on_last(&mut self, e: Self::E) {
+        let applies = self.last;
+        self.record(e, applies)
+    }
+    fn section(&mut self, name: &'static str) {
+        self.section = name;
     }
 }

@@ -7,6 +7,8 @@
 //! as starky's prover (the same transcript, the same commitments and openings, the same FRI
 //! proof), so the verifier sees a proof in the honest format whose only flaw is the quotient
 //! identity at the random point. On an honest table its output is an honest proof.
+//!
+//! [`deep_split`] builds a forged table that the constraints before the depth bound allowed.
 
 use core::iter::successors;
 
@@ -27,7 +29,9 @@ use starky::evaluation_frame::StarkEvaluationFrame;
 use starky::proof::{StarkOpeningSet, StarkProof, StarkProofWithPublicInputs};
 use starky::stark::Stark;
 
-use super::{stark_config, BatchStark, Proof, C, D, F};
+use super::layout::OP_SPLIT;
+use super::trace::{self, Plan, Table, TableOp, TraceError};
+use super::{stark_config, BatchStark, Proof, C, D, F, MIN_ROWS};
 
 type FE = <F as Extendable<D>>::Extension;
 type P = <F as Packable>::Packing;
@@ -253,4 +257,37 @@ fn quotients(
         .into_iter()
         .map(|v| PolynomialValues::new(v).coset_ifft(F::coset_shift()))
         .collect()
+}
+
+/// Levels of one key limb after which `2^levels` repeats: 2 has order 192 in Goldilocks.
+pub const POW_PERIOD: usize = 192;
+
+/// The table of `ops` in which the last operation, a split, walks `4 · 192` levels deeper than
+/// the tree puts its two leaves: every key limb gets 192 more levels, which the limb's `POW`
+/// (2^levels) and path values cannot tell from the honest walk. The extra levels' path bits are
+/// zero, except the deepest one's, which carries the key's bit of the honest split level (whose
+/// weight it takes, 2^(q + 192) = 2^q); that level's own bit becomes zero. Path values, remaining
+/// keys and masks are then those of the honest table, but the new leaves hang about 800 levels
+/// deep, so the new root is another tree's. Only the level count can refuse it.
+pub fn deep_split(old_root: &zknode_state::Hash, ops: &[TableOp]) -> Result<Table, TraceError> {
+    let last = ops.len().saturating_sub(1);
+    let mut edit = |index: usize, pl: &mut Plan| {
+        if index != last || pl.kind != OP_SPLIT {
+            return;
+        }
+        let zero = [F::ZERO; 4];
+        let depth = pl.levels.len();
+        let (_, other_leaf, _, _) = pl.levels[depth - 1];
+        let split_bit = pl.bits[depth - 1];
+        pl.levels[depth - 1] = (zero, zero, false, true);
+        pl.bits[depth - 1] = 0;
+        for _ in 0..4 * POW_PERIOD {
+            pl.levels.push((zero, zero, false, true));
+            pl.bits.push(0);
+        }
+        let deepest = pl.levels.len() - 1;
+        pl.levels[deepest] = (zero, other_leaf, false, true);
+        pl.bits[deepest] = split_bit;
+    };
+    trace::build_planned(old_root, ops, MIN_ROWS, Some(&mut edit))
 }

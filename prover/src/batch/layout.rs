@@ -93,8 +93,17 @@ pub const AUX: usize = LSEL + 4;
 pub const AUX_LEN: usize = 16;
 /// Canonical-limb helpers of range rows: (z, inverse) for the key and the other key.
 pub const CANON: usize = AUX + AUX_LEN;
+/// The operation's level counter: zero on the extra row, one more on each walk row, and on the
+/// range rows what is left after taking away each limb's levels (zero after the last limb).
+pub const LVL: usize = CANON + 4;
 
-pub const NUM_COLUMNS: usize = CANON + 4;
+pub const NUM_COLUMNS: usize = LVL + 1;
+
+/// The deepest leaf an operation may touch. Each key limb then gives at most 63 path bits, so a
+/// walk's accumulated path value is below 2^63 < p and `POW` = 2^levels has one solution (2 has
+/// order 192 in Goldilocks). Two keys share 252 path bits with probability 2^-252; the trace
+/// builder refuses a deeper operation with an error.
+pub const MAX_DEPTH: usize = 252;
 
 /// Public inputs: old root (4), new root (4), operations commitment (4), batch data
 /// commitment (4), batch number (low and high 32 bits).

@@ -470,6 +470,58 @@ pub fn verify(proof: &Proof) -> Result<Statement> {
     }
 }
 
+/// A fingerprint of the constraints: every constraint evaluated, through [`alg::Record`], on a
+/// fixed pseudo-random pair of rows and public inputs, hashed. Any change to what [`air::eval`]
+/// constrains changes it, so circuit caches keyed by it never outlive the AIR they verify.
+pub fn air_fingerprint() -> [u64; 4] {
+    use plonky2::hash::poseidon::PoseidonHash;
+    use plonky2::plonk::config::Hasher;
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        F::from_noncanonical_u64(x)
+    };
+    let lv: Vec<F> = (0..NUM_COLUMNS).map(|_| next()).collect();
+    let nv: Vec<F> = (0..NUM_COLUMNS).map(|_| next()).collect();
+    let pis: Vec<F> = (0..NUM_PUBLIC_INPUTS).map(|_| next()).collect();
+    let mut values = Vec::new();
+    for (first, last) in [(true, false), (false, true)] {
+        let mut r = alg::Record::new(first, last);
+        air::eval(&mut r, &lv, &nv, &pis);
+        values.extend(r.values.into_iter().map(|(_, v)| v));
+    }
+    values.push(F::from_canonical_usize(values.len()));
+    PoseidonHash::hash_no_pad(&values)
+        .elements
+        .map(|v| v.to_canonical_u64())
+}
+
+/// The sections of [`air::eval`] (named through [`alg::Alg::section`]) that have a constraint
+/// failing on some row of `table`, each with the first such row. Empty for an honest table.
+pub fn broken_sections(
+    table: &trace::Table,
+    statement: &Statement,
+) -> std::collections::BTreeMap<&'static str, usize> {
+    let pis = statement.to_fields();
+    let rows = table.rows;
+    let mut out = std::collections::BTreeMap::new();
+    for r in 0..rows {
+        let lv = &table.cells[r * NUM_COLUMNS..(r + 1) * NUM_COLUMNS];
+        let n = (r + 1) % rows;
+        let nv = &table.cells[n * NUM_COLUMNS..(n + 1) * NUM_COLUMNS];
+        let mut rec = alg::Record::new(r == 0, r == rows - 1);
+        air::eval(&mut rec, lv, nv, &pis);
+        for (section, v) in rec.values {
+            if !v.is_zero() {
+                out.entry(section).or_insert(r);
+            }
+        }
+    }
+    out
+}
+
 /// Checks every constraint of a table on every row, naming the first row and constraint that
 /// fail. For tests and for diagnosing a table before spending time on a proof.
 pub fn check_table(table: &trace::Table, statement: &Statement) -> Result<()> {

@@ -181,16 +181,22 @@ fn nonzero_witness(aux: &mut [F], xs: &[F]) {
     }
 }
 
-struct Plan {
-    kind: usize,
-    depth: usize,
+/// How an operation is laid out in the table.
+pub(super) struct Plan {
+    pub kind: usize,
+    /// The depth of the deepest leaf the operation touches (the range rows' masks and remaining
+    /// keys follow it).
+    pub depth: usize,
     rkp: [u64; 4],
     rks: [u64; 4],
     kp: [u64; 4],
     hvp: [F; 4],
     branch: Option<(Hash, Hash)>,
-    /// Per level (index = level): (old sibling, new sibling, old active, new active).
-    levels: Vec<([F; 4], [F; 4], bool, bool)>,
+    /// The walk, per level (index = level): (old sibling, new sibling, old active, new active).
+    /// An honest plan walks `depth` levels.
+    pub levels: Vec<([F; 4], [F; 4], bool, bool)>,
+    /// The path bit of each walked level; an honest plan takes them from the key.
+    pub bits: Vec<u64>,
 }
 
 impl Plan {
@@ -205,6 +211,7 @@ impl Plan {
             hvp: [F::ZERO; 4],
             branch: None,
             levels,
+            bits: Vec::new(),
         }
     }
 }
@@ -285,6 +292,7 @@ fn plan(index: usize, op: &TableOp) -> Result<Plan, TraceError> {
                 hvp: f4(value_hash),
                 branch: None,
                 levels,
+                bits: Vec::new(),
             }
         }
         UpdateKind::InsertSplit {
@@ -321,15 +329,34 @@ fn plan(index: usize, op: &TableOp) -> Result<Plan, TraceError> {
                 hvp: f4(other_value_hash),
                 branch: None,
                 levels,
+                bits: Vec::new(),
             }
         }
     };
+    let mut plan = plan;
+    plan.bits = (0..plan.levels.len()).map(|l| path_bit(&k, l)).collect();
     Ok(plan)
 }
 
 /// Builds the table for `ops` applied in order from `old_root`, padded to at least
 /// `min_rows` rows (a power of two).
 pub fn build(old_root: &Hash, ops: &[TableOp], min_rows: usize) -> Result<Table, TraceError> {
+    build_planned(old_root, ops, min_rows, None)
+}
+
+/// Changes an operation's plan before its rows are written: what a forger does, for soundness
+/// tests ([`super::forge`]).
+pub(super) type PlanEdit<'a> = &'a mut dyn FnMut(usize, &mut Plan);
+
+/// [`build`], with each operation's plan passed through `edit` when one is given. An edited
+/// table is written as planned, without the depth limit and without checking that it still
+/// reaches the proof's new root.
+pub(super) fn build_planned(
+    old_root: &Hash,
+    ops: &[TableOp],
+    min_rows: usize,
+    mut edit: Option<PlanEdit<'_>>,
+) -> Result<Table, TraceError> {
     let mut b = Builder {
         cells: Vec::new(),
         root: f4(old_root),
@@ -367,9 +394,23 @@ pub fn build(old_root: &Hash, ops: &[TableOp], min_rows: usize) -> Result<Table,
             )));
         }
         running = new;
-        let pl = plan(index, op)?;
+        let mut pl = plan(index, op)?;
+        let honest = match edit.as_mut() {
+            Some(edit) => {
+                edit(index, &mut pl);
+                false
+            }
+            None => true,
+        };
+        if honest && pl.depth > MAX_DEPTH {
+            return Err(err(format!(
+                "it reaches a leaf {} levels deep, and the batch table proves at most {MAX_DEPTH} \
+                 (two keys sharing {MAX_DEPTH} path bits is a Poseidon near-collision)",
+                pl.depth
+            )));
+        }
         push_op(&mut b, op, &pl);
-        if b.root != f4(&new) {
+        if honest && b.root != f4(&new) {
             return Err(err(
                 "internal: the table's new root differs from the proof's".into(),
             ));
@@ -507,11 +548,12 @@ fn push_op(b: &mut Builder, op: &TableOp, pl: &Plan) {
     let mut cur_n = [F::ZERO; 4];
     let mut prev_act = (false, false);
     let mut top = (g.start_o, g.start_n);
-    for level in (0..depth).rev() {
+    let walked = pl.levels.len();
+    for level in (0..walked).rev() {
         let (so, sn, ao, an) = pl.levels[level];
         let j = level % 4;
-        let bit = path_bit(&k, level);
-        let first = level == depth - 1;
+        let bit = pl.bits[level];
+        let first = level == walked - 1;
         let other_bit = if flip && first { bit ^ 1 } else { bit };
         let (bf, obf) = (F::from_canonical_u64(bit), F::from_canonical_u64(other_bit));
         g.pow[j] = g.pow[j].double();
@@ -531,6 +573,7 @@ fn push_op(b: &mut Builder, op: &TableOp, pl: &Plan) {
         row[FW] = F::from_bool(first);
         row[ACT_O] = F::from_bool(ao);
         row[ACT_N] = F::from_bool(an);
+        row[LVL] = F::from_canonical_usize(walked - level);
         let co = if ao { cur_o } else { [F::ZERO; 4] };
         let cn = if an { cur_n } else { [F::ZERO; 4] };
         row[CUR_O..CUR_O + 4].copy_from_slice(&co);
@@ -561,16 +604,20 @@ fn push_op(b: &mut Builder, op: &TableOp, pl: &Plan) {
     let at = b.row(F_COMMIT, Some(&g));
     let comm = b.comm;
     let row = b.cells(at);
+    row[LVL] = F::from_canonical_usize(walked);
     let u = fill_lane(row, LANE0, input(hvo, hvn, comm));
     b.comm = fill_lane(row, LANE1, input(g.k, u, [F::ZERO; 4]));
 
     // Range rows.
     let kp = pl.kp;
+    let mut levels_left = walked;
     for j in 0..4 {
         let at = b.row(F_RANGE, Some(&g));
         let row = b.cells(at);
         row[RSEL + j] = F::ONE;
+        row[LVL] = F::from_canonical_usize(levels_left);
         let c = levels_in_limb(depth, j);
+        levels_left = levels_left.saturating_sub(c);
         for bitpos in 0..64 {
             row[R_BITS + bitpos] = F::from_canonical_u64((k[j] >> bitpos) & 1);
             row[R_MASK + bitpos] = F::from_bool(bitpos < c);

@@ -16,18 +16,20 @@ use super::{MAX_STARK_BITS, MIN_STARK_BITS};
 use crate::batch::{self, layout, C, D, F};
 
 /// Bump when a circuit changes in a way the configuration below does not show.
-const CIRCUIT_REVISION: u32 = 2;
+const CIRCUIT_REVISION: u32 = 3;
 
 /// A short hex name of the recursion configuration: the circuit configuration, the batch
-/// STARK's configuration and shape, the range of wrapped sizes and the circuits' revision.
+/// STARK's configuration, shape and constraints (their fingerprint), the range of wrapped sizes
+/// and the circuits' revision.
 pub fn config_id() -> String {
     let description = format!(
         "zknode recursion r{CIRCUIT_REVISION}; plonky2 {:?}; stark {:?}; columns {} pis {}; \
-         wraps 2^{MIN_STARK_BITS}..=2^{MAX_STARK_BITS}",
+         air {:x?}; wraps 2^{MIN_STARK_BITS}..=2^{MAX_STARK_BITS}",
         circuit_config(),
         batch::stark_config(),
         layout::NUM_COLUMNS,
         layout::NUM_PUBLIC_INPUTS,
+        batch::air_fingerprint(),
     );
     let elements: Vec<F> = description
         .bytes()

@@ -678,12 +678,7 @@ impl Circuits {
         p: &RecursiveProof,
     ) -> Result<()> {
         let (vd, index) = self.leaf(p.kind)?;
-        pw.set_proof_with_pis_target(&t.proof, &p.proof)?;
-        pw.set_verifier_data_target(&t.vd, vd)?;
-        for (i, s) in t.select.iter().enumerate() {
-            pw.set_bool_target(*s, i == index)?;
-        }
-        Ok(())
+        set_child_as(pw, t, &p.proof, vd, index)
     }
 
     /// Aggregates two proofs of adjacent ranges into one. Both are verified first, and must
@@ -717,6 +712,62 @@ impl Circuits {
         let mut pw = PartialWitness::new();
         self.set_child(&mut pw, &a.targets.children[0], left)?;
         self.set_child(&mut pw, &a.targets.children[1], right)?;
+        pw.set_verifier_data_target(&a.targets.self_vd, &a.data.verifier_only)?;
+        let out = prove_guarded(&a.data, pw, "aggregate")?;
+        Ok(RecursiveProof {
+            kind: Kind::Aggregate,
+            proof: out,
+        })
+    }
+
+    /// For soundness tests: a proof of the recursion shape, from a circuit outside the allowed
+    /// set that states `statement` and checks nothing, with that circuit's verifier data. The
+    /// proof verifies against its own circuit (checked here), so a recursive verifier that
+    /// refuses it does so only because of whose proof it is.
+    #[doc(hidden)]
+    pub fn foreign_proof(
+        &self,
+        statement: &RangeStatement,
+    ) -> Result<(Plonky2Proof, VerifierOnlyCircuitData<C, D>)> {
+        let mut b = CircuitBuilder::<F, D>::new(circuit_config());
+        let claimed: Vec<Target> = (0..RANGE_FIELDS).map(|_| b.add_virtual_target()).collect();
+        b.register_public_inputs(&claimed);
+        pad_to(&mut b, &self.shape)?;
+        let data = b.build::<C>();
+        ensure!(
+            data.common == self.shape,
+            "the foreign circuit does not have the recursion shape"
+        );
+        let mut pw = PartialWitness::new();
+        for (t, v) in claimed.iter().zip(statement.to_fields()) {
+            pw.set_target(*t, v)?;
+        }
+        let proof = prove_guarded(&data, pw, "foreign")?;
+        verify_guarded(&data.verifier_data(), &proof, "foreign")?;
+        Ok((proof, data.verifier_only))
+    }
+
+    /// The verifier data a proof of `kind` is checked against.
+    #[doc(hidden)]
+    pub fn verifier_data_of(&self, kind: Kind) -> Result<VerifierOnlyCircuitData<C, D>> {
+        Ok(self.leaf(kind)?.0.clone())
+    }
+
+    /// For soundness tests: the aggregate circuit's prover on `left` and a right child given
+    /// with its own verifier data and claimed kind, without any check first.
+    #[doc(hidden)]
+    pub fn prove_aggregate_with(
+        &self,
+        left: &RecursiveProof,
+        right: &Plonky2Proof,
+        right_vd: &VerifierOnlyCircuitData<C, D>,
+        right_kind: Kind,
+    ) -> Result<RecursiveProof> {
+        let a = &self.aggregate;
+        let (_, index) = self.leaf(right_kind)?;
+        let mut pw = PartialWitness::new();
+        self.set_child(&mut pw, &a.targets.children[0], left)?;
+        set_child_as(&mut pw, &a.targets.children[1], right, right_vd, index)?;
         pw.set_verifier_data_target(&a.targets.self_vd, &a.data.verifier_only)?;
         let out = prove_guarded(&a.data, pw, "aggregate")?;
         Ok(RecursiveProof {
@@ -820,6 +871,22 @@ impl Circuits {
 
 /// plonky2's prover panics on a witness that breaks a constraint it checks while generating; a
 /// refused witness is an error here.
+/// Sets a child's proof, verifier data and one-hot kind selector.
+fn set_child_as(
+    pw: &mut PartialWitness<F>,
+    t: &ChildTargets,
+    proof: &Plonky2Proof,
+    vd: &Vd,
+    index: usize,
+) -> Result<()> {
+    pw.set_proof_with_pis_target(&t.proof, proof)?;
+    pw.set_verifier_data_target(&t.vd, vd)?;
+    for (i, s) in t.select.iter().enumerate() {
+        pw.set_bool_target(*s, i == index)?;
+    }
+    Ok(())
+}
+
 fn prove_guarded(data: &Data, pw: PartialWitness<F>, what: &str) -> Result<Plonky2Proof> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| data.prove(pw))) {
         Ok(Ok(p)) => Ok(p),

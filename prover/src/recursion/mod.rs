@@ -23,7 +23,10 @@
 //! The batch accumulator chains what each batch commits to in order:
 //! `acc' = Poseidon(acc ‖ ops commitment ‖ batch data commitment ‖ batch number)`, starting
 //! from zero before batch 1 (or from the accumulator L1 last recorded). Because it is a chain, a
-//! range's accumulator does not depend on how the range was split into a tree.
+//! range's accumulator does not depend on how the range was split into a tree. The operation
+//! commitments it absorbs are proven (the batch STARK recomputes them); the batch data
+//! commitments and batch numbers are only carried (no constraint of the batch STARK uses them),
+//! so the accumulator ties operations to batch bytes no more than each batch proof does.
 
 mod cache;
 mod circuits;
