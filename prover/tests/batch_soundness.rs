@@ -70,8 +70,8 @@ fn commitment_to_other_operations_is_rejected() {
     let acc_y = commitment_of(&y[..y.len() - 1]);
 
     let commit_row = (0..t.rows)
-        .filter(|&r| t.cells[r * W + layout::F_COMMIT] == F::ONE)
-        .last()
+        .rev()
+        .find(|&r| t.cells[r * W + layout::F_COMMIT] == F::ONE)
         .expect("a commit row");
     let mut cells = t.cells.clone();
     let row = &mut cells[commit_row * W..(commit_row + 1) * W];
