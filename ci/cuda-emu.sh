@@ -17,14 +17,17 @@ if ! command -v g++ >/dev/null 2>&1; then
   echo "cuda-emu: skipped, g++ not found"
   exit 0
 fi
+# Every cargo command here selects the whole workspace, as ci/test.sh does, so that features
+# resolve the same way and the test binaries of `cargo test --workspace` are reused instead of
+# rebuilt (with `-p` a different feature set rebuilds much of the tree).
 # The complete programs (generated prelude included), as the backend hands them to NVRTC.
-ZKNODE_CUDA_SOURCES_OUT="$out" cargo test -q --locked -p zknode-kernels --test cuda -- \
+ZKNODE_CUDA_SOURCES_OUT="$out" cargo test -q --locked --workspace --test cuda -- \
   --ignored --exact write_cuda_sources >/dev/null
 g++ -std=c++17 -O2 -fPIC -shared -Wno-unknown-pragmas -I "$out" -I kernels/cuda-emu \
   -o "$out/libcuda.so.1" kernels/cuda-emu/fakecuda.cpp
 echo "== CUDA backend tests on the CPU emulation of the driver (sizes up to 2^${ZKNODE_CUDA_TEST_MAX_LOG:-16})"
 LD_LIBRARY_PATH="$out${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ZKNODE_CUDA_TEST_MAX_LOG="${ZKNODE_CUDA_TEST_MAX_LOG:-16}" \
-  ZKNODE_REQUIRE_CUDA=1 cargo test --locked -p zknode-kernels --test cuda
+  ZKNODE_REQUIRE_CUDA=1 cargo test --locked --workspace --test cuda
 echo "== a batch proof with the CUDA backend's trace commitment, on the emulation, equals the CPU's byte for byte"
 LD_LIBRARY_PATH="$out${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ZKNODE_REQUIRE_CUDA=1 \
-  cargo test --locked -p zknode-prover --test batch_witness backend_commitment
+  cargo test --locked --workspace --test batch_witness backend_commitment
