@@ -10,7 +10,7 @@ use revm::state::{AccountInfo, EvmState};
 use revm::Database;
 use ruint::aliases::U256;
 use zknode_state::keys;
-use zknode_state::{Hash, NodeReader, StateTree, UpdateProof};
+use zknode_state::{CodeStore, Hash, NodeReader, StateTree, UpdateProof};
 
 /// Writes back the value each key had before the first of `writes`: the tree is canonical, so
 /// this restores the root the writes started from.

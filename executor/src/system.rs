@@ -3,8 +3,8 @@
 //! per-block "block info" tree (header fields and receipts) whose root the system contract keeps.
 
 use revm::primitives::{address, keccak256, Address, U256};
-use zknode_kernels::poseidon::hash_with_capacity;
-use zknode_kernels::Goldilocks;
+use zknode_field::poseidon::hash_with_capacity;
+use zknode_field::Goldilocks;
 use zknode_state::keys::zero_capacity;
 use zknode_state::smt::hash::value_limbs;
 use zknode_state::Key;

@@ -10,7 +10,7 @@ use zknode_executor::{
     encode_batch, execute_batch, BatchContext, BatchEntry, BatchResult, ChangeL2Block, RawTx,
 };
 use zknode_state::genesis::{self, GenesisAccount, Number};
-use zknode_state::{keys, Hash, MemoryStore, StateTree};
+use zknode_state::{keys, CodeStore, Hash, MemoryStore, StateTree};
 
 const CHAIN: u64 = 1001;
 const GWEI: u64 = 1_000_000_000;

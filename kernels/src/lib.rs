@@ -1,7 +1,8 @@
 //! Compute kernels for zkNode.
 //!
 //! - [`goldilocks`]: the field p = 2^64 - 2^32 + 1, NTTs and coset LDEs with plonky2's conventions;
-//! - [`poseidon`]: Poseidon (width 12) with Polygon zkEVM's parameters, sponge and compression;
+//! - [`poseidon`]: Poseidon (width 12) with Polygon zkEVM's parameters, sponge and compression
+//!   (both from `zknode-field`, re-exported here);
 //! - [`merkle`]: Merkle trees with caps in plonky2's layout;
 //! - [`bn254`]: G1 MSM and scalar-field NTT for the final SNARK.
 //!
@@ -14,11 +15,11 @@ pub mod bn254;
 pub mod cpu;
 pub mod cuda;
 pub mod error;
-pub mod goldilocks;
 pub mod merkle;
-pub mod poseidon;
 pub mod sample;
 pub mod shape;
+
+pub use zknode_field::{goldilocks, poseidon};
 
 pub use backend::{
     backend_from_env, open_backend, Backend, DeviceInfo, DeviceKind, DeviceSelector, NttDirection,

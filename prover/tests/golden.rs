@@ -42,7 +42,8 @@ fn expected() -> Vec<Statement> {
 
 #[test]
 fn golden_batch_proof_verifies() {
-    let proof = BatchProof::from_bytes(&read("batch-1.zkbp")).expect("the golden batch proof reads");
+    let proof =
+        BatchProof::from_bytes(&read("batch-1.zkbp")).expect("the golden batch proof reads");
     let st = proof
         .verify()
         .expect("the golden batch proof verifies with this build");

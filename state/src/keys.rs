@@ -3,8 +3,8 @@
 use std::sync::OnceLock;
 
 use ruint::aliases::U256;
-use zknode_kernels::poseidon::hash_with_capacity;
-use zknode_kernels::Goldilocks;
+use zknode_field::poseidon::hash_with_capacity;
+use zknode_field::Goldilocks;
 
 use crate::smt::hash::{value_limbs, Hash, Key};
 

@@ -5,7 +5,7 @@
 use ruint::aliases::U256;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use zknode_kernels::Goldilocks;
+use zknode_field::Goldilocks;
 
 use crate::error::{Error, Result};
 use crate::genesis::{self, parse_u256, GenesisAccount};

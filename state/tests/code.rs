@@ -1,7 +1,7 @@
 //! The code column of the RocksDB store: bytecode by its Poseidon hash, checked on read.
 
 use zknode_state::keys::hash_bytecode;
-use zknode_state::{Hash, RocksStore};
+use zknode_state::{CodeStore, Hash, RocksStore};
 
 #[test]
 fn code_round_trips_and_a_mislabelled_one_is_refused() {

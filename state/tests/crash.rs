@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use ruint::aliases::U256;
-use zknode_kernels::Goldilocks;
+use zknode_field::Goldilocks;
 use zknode_state::{Hash, MemoryStore, Node, NodeReader, NodeStore, RocksStore, StateTree};
 
 const WRITES_PER_ROUND: usize = 3000;

@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use ruint::aliases::U256;
-use zknode_kernels::Goldilocks;
+use zknode_field::Goldilocks;
 use zknode_state::keys;
 use zknode_state::{Error, Hash, MemoryStore, Node, StateTree, UpdateKind, UpdateProof};
 

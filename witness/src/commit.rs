@@ -8,8 +8,8 @@
 
 use ruint::aliases::U256;
 use serde::{Deserialize, Serialize};
-use zknode_kernels::poseidon::hash_with_capacity;
-use zknode_kernels::Goldilocks;
+use zknode_field::poseidon::hash_with_capacity;
+use zknode_field::Goldilocks;
 use zknode_state::smt::hash::{value_hash, value_limbs};
 use zknode_state::{Hash, Key};
 

@@ -1,7 +1,7 @@
 //! Batch witness: JSON, checks, builders, random witnesses, commitments.
 
 use ruint::aliases::U256;
-use zknode_kernels::Goldilocks;
+use zknode_field::Goldilocks;
 use zknode_state::{MemoryStore, StateTree};
 use zknode_witness::*;
 
@@ -488,11 +488,11 @@ fn commitments_known_values() {
         let mut a = [Goldilocks::ZERO; 8];
         a[..4].copy_from_slice(&hvo.0);
         a[4..].copy_from_slice(&hvn.0);
-        let u = zknode_kernels::poseidon::hash_with_capacity(&a, &c);
+        let u = zknode_field::poseidon::hash_with_capacity(&a, &c);
         let mut b = [Goldilocks::ZERO; 8];
         b[..4].copy_from_slice(&op.proof.key.0);
         b[4..].copy_from_slice(&u);
-        c = zknode_kernels::poseidon::hash_with_capacity(&b, &[Goldilocks::ZERO; 4]);
+        c = zknode_field::poseidon::hash_with_capacity(&b, &[Goldilocks::ZERO; 4]);
     }
     assert_eq!(ops_commitment(&w.ops), c);
     // Bytes 0..20: elements 0x06..00, 0x0d..07, 0x13..0e, then five zeros; capacity [20, 0, 0, 0].
@@ -506,7 +506,7 @@ fn commitments_known_values() {
     cap[0] = Goldilocks::new(20);
     assert_eq!(
         batch_data_commitment(&w.batch_l2_data),
-        zknode_kernels::poseidon::hash_with_capacity(&block, &cap)
+        zknode_field::poseidon::hash_with_capacity(&block, &cap)
     );
     assert_eq!(hex(ops_commitment(&w.ops)), OPS_KNOWN);
     assert_eq!(hex(batch_data_commitment(&w.batch_l2_data)), DATA_KNOWN);

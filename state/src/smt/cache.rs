@@ -10,7 +10,7 @@
 use std::hash::BuildHasher;
 use std::sync::Mutex;
 
-use zknode_kernels::Goldilocks;
+use zknode_field::Goldilocks;
 
 use crate::smt::hash::Hash;
 use crate::smt::store::Node;

@@ -4,8 +4,8 @@
 use core::fmt;
 
 use ruint::aliases::U256;
-use zknode_kernels::poseidon::{hash_with_capacity, hash_with_capacity_many};
-use zknode_kernels::Goldilocks;
+use zknode_field::poseidon::{hash_with_capacity, hash_with_capacity_many};
+use zknode_field::Goldilocks;
 
 /// A Poseidon digest of four Goldilocks elements; the all-zero hash is the empty tree.
 #[derive(Copy, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -254,7 +254,7 @@ pub fn branch_preimage(left: &Hash, right: &Hash) -> Preimage {
 }
 
 /// Hashes many preimages: several permutations at once where the CPU allows
-/// ([`zknode_kernels::poseidon::permute_many`]), chunks spread over the rayon pool.
+/// ([`zknode_field::poseidon::permute_many`]), chunks spread over the rayon pool.
 pub fn hash_many(preimages: &[Preimage]) -> Vec<Hash> {
     use rayon::prelude::*;
     const CHUNK: usize = 128;

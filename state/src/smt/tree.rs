@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use ruint::aliases::U256;
-use zknode_kernels::Goldilocks;
+use zknode_field::Goldilocks;
 
 use crate::error::{Error, Result};
 use crate::smt::cache::NodeHashBuilder;

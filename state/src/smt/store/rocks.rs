@@ -1,176 +1,11 @@
-//! Content-addressed node storage: every node is stored under its hash, so every root ever
-//! committed stays readable until pruned. A commit writes its nodes and the new head root in one
-//! atomic batch.
+//! Nodes and bytecode in RocksDB, behind a bounded cache of decoded nodes.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::RwLock;
 
-use zknode_kernels::Goldilocks;
-
+use super::{checked_code, CodeStore, Node, NodeReader, NodeStore};
 use crate::error::{Error, Result};
 use crate::smt::cache::NodeCache;
-use crate::smt::hash::{Hash, Key};
-
-/// What a hash stands for.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Node {
-    /// An inner node with its two children (zero for an empty side).
-    Branch { left: Hash, right: Hash },
-    /// A leaf: the key with the path bits above it removed, and the hash of its value.
-    Leaf { rkey: Key, value_hash: Hash },
-    /// The preimage of a value hash: eight 32-bit limbs, least significant first.
-    Value([Goldilocks; 8]),
-}
-
-const TAG_BRANCH: u8 = 0;
-const TAG_LEAF: u8 = 1;
-const TAG_VALUE: u8 = 2;
-
-impl Node {
-    /// `tag || elements as u64 little-endian`.
-    pub fn encode(&self) -> Vec<u8> {
-        self.encode_array().to_vec()
-    }
-
-    /// [`Node::encode`] without an allocation: every node is 65 bytes.
-    pub fn encode_array(&self) -> [u8; 65] {
-        let (tag, elems): (u8, [Goldilocks; 8]) = match self {
-            Node::Branch { left, right } => (
-                TAG_BRANCH,
-                core::array::from_fn(|i| if i < 4 { left.0[i] } else { right.0[i - 4] }),
-            ),
-            Node::Leaf { rkey, value_hash } => (
-                TAG_LEAF,
-                core::array::from_fn(|i| {
-                    if i < 4 {
-                        rkey.0[i]
-                    } else {
-                        value_hash.0[i - 4]
-                    }
-                }),
-            ),
-            Node::Value(v) => (TAG_VALUE, *v),
-        };
-        let mut out = [0u8; 65];
-        out[0] = tag;
-        for (i, e) in elems.iter().enumerate() {
-            out[1 + 8 * i..9 + 8 * i].copy_from_slice(&e.value().to_le_bytes());
-        }
-        out
-    }
-
-    /// Decodes a stored node; `hash` names it in the error.
-    pub fn decode(hash: &Hash, b: &[u8]) -> Result<Self> {
-        let corrupt = |why: &str| Error::CorruptNode {
-            hash: *hash,
-            reason: why.to_string(),
-        };
-        if b.len() != 65 {
-            return Err(corrupt(&format!(
-                "stored node has {} bytes, expected 65",
-                b.len()
-            )));
-        }
-        let mut e = [Goldilocks::ZERO; 8];
-        for (i, x) in e.iter_mut().enumerate() {
-            let v = u64::from_le_bytes(b[1 + 8 * i..9 + 8 * i].try_into().expect("8 bytes"));
-            *x = Goldilocks::from_canonical(v)
-                .ok_or_else(|| corrupt("element not below the Goldilocks prime"))?;
-        }
-        let h = |i: usize| Hash([e[i], e[i + 1], e[i + 2], e[i + 3]]);
-        Ok(match b[0] {
-            TAG_BRANCH => Node::Branch {
-                left: h(0),
-                right: h(4),
-            },
-            TAG_LEAF => Node::Leaf {
-                rkey: h(0),
-                value_hash: h(4),
-            },
-            TAG_VALUE => Node::Value(e),
-            t => return Err(corrupt(&format!("unknown node tag {t}"))),
-        })
-    }
-}
-
-/// Reads nodes by hash.
-pub trait NodeReader: Send + Sync {
-    /// The node stored under `hash`, `None` when absent.
-    fn get(&self, hash: &Hash) -> Result<Option<Node>>;
-}
-
-/// A node store: reads, plus atomic commits of many nodes together with a new head root.
-pub trait NodeStore: NodeReader {
-    /// Writes `nodes` and sets the head root, all or nothing.
-    fn commit(&self, nodes: &[(Hash, Node)], head: Hash) -> Result<()>;
-    /// The last committed head root (zero for a new store).
-    fn head(&self) -> Result<Hash>;
-}
-
-impl<T: NodeReader + ?Sized> NodeReader for &T {
-    fn get(&self, hash: &Hash) -> Result<Option<Node>> {
-        (**self).get(hash)
-    }
-}
-
-impl<T: NodeStore + ?Sized> NodeStore for &T {
-    fn commit(&self, nodes: &[(Hash, Node)], head: Hash) -> Result<()> {
-        (**self).commit(nodes, head)
-    }
-    fn head(&self) -> Result<Hash> {
-        (**self).head()
-    }
-}
-
-/// Nodes in memory, for tests and short-lived trees.
-#[derive(Default)]
-pub struct MemoryStore {
-    nodes: RwLock<HashMap<Hash, Node>>,
-    head: RwLock<Hash>,
-}
-
-impl MemoryStore {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn len(&self) -> usize {
-        self.nodes.read().expect("lock").len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Removes a node (for tests of missing-node handling).
-    pub fn remove(&self, hash: &Hash) -> Option<Node> {
-        self.nodes.write().expect("lock").remove(hash)
-    }
-
-    /// Replaces a node (for tests of corrupt-node handling).
-    pub fn insert(&self, hash: Hash, node: Node) {
-        self.nodes.write().expect("lock").insert(hash, node);
-    }
-}
-
-impl NodeReader for MemoryStore {
-    fn get(&self, hash: &Hash) -> Result<Option<Node>> {
-        Ok(self.nodes.read().expect("lock").get(hash).copied())
-    }
-}
-
-impl NodeStore for MemoryStore {
-    fn commit(&self, nodes: &[(Hash, Node)], head: Hash) -> Result<()> {
-        let mut m = self.nodes.write().expect("lock");
-        m.extend(nodes.iter().copied());
-        *self.head.write().expect("lock") = head;
-        Ok(())
-    }
-    fn head(&self) -> Result<Hash> {
-        Ok(*self.head.read().expect("lock"))
-    }
-}
+use crate::smt::hash::Hash;
 
 /// Nodes in RocksDB: one column family of hash → node, and a metadata key for the head root;
 /// in front of it, a bounded in-process cache of decoded nodes (see [`NodeCache`]).
@@ -268,38 +103,6 @@ impl RocksStore {
         self.db
             .cf_handle(name)
             .ok_or_else(|| Error::Storage(format!("column family {name} is missing")))
-    }
-
-    /// Stores contract bytecode under its Poseidon bytecode hash (`keys::hash_bytecode`), all
-    /// or nothing. Write code before committing the root that refers to it: an interrupted
-    /// sequence then leaves unused code, never a root whose code is missing.
-    pub fn put_code(&self, codes: &[(Hash, &[u8])]) -> Result<()> {
-        let cf = self.cf(CF_CODE)?;
-        let mut batch = rocksdb::WriteBatch::default();
-        for (h, code) in codes {
-            batch.put_cf(cf, h.to_bytes(), code);
-        }
-        self.db
-            .write(batch)
-            .map_err(|e| Error::Storage(format!("storing {} bytecodes: {e}", codes.len())))
-    }
-
-    /// The bytecode with Poseidon bytecode hash `hash`, checked against it; `None` when absent.
-    pub fn get_code(&self, hash: &Hash) -> Result<Option<Vec<u8>>> {
-        let Some(code) = self
-            .db
-            .get_cf(self.cf(CF_CODE)?, hash.to_bytes())
-            .map_err(|e| Error::Storage(format!("reading bytecode {hash}: {e}")))?
-        else {
-            return Ok(None);
-        };
-        if crate::keys::hash_bytecode(&code) != *hash {
-            return Err(Error::CorruptNode {
-                hash: *hash,
-                reason: "stored bytecode does not hash to its key".into(),
-            });
-        }
-        Ok(Some(code))
     }
 
     /// Loads the tree under `root` into the node cache, level by level from the top, in
@@ -448,9 +251,33 @@ impl NodeStore for RocksStore {
     }
 }
 
+impl CodeStore for RocksStore {
+    fn put_code(&self, codes: &[(Hash, &[u8])]) -> Result<()> {
+        let cf = self.cf(CF_CODE)?;
+        let mut batch = rocksdb::WriteBatch::default();
+        for (h, code) in codes {
+            batch.put_cf(cf, h.to_bytes(), code);
+        }
+        self.db
+            .write(batch)
+            .map_err(|e| Error::Storage(format!("storing {} bytecodes: {e}", codes.len())))
+    }
+
+    fn get_code(&self, hash: &Hash) -> Result<Option<Vec<u8>>> {
+        let code = self
+            .db
+            .get_cf(self.cf(CF_CODE)?, hash.to_bytes())
+            .map_err(|e| Error::Storage(format!("reading bytecode {hash}: {e}")))?;
+        code.map(|c| checked_code(hash, c)).transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use ruint::aliases::U256;
+    use zknode_field::Goldilocks;
 
     use super::*;
     use crate::smt::tree::StateTree;
