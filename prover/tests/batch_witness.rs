@@ -37,16 +37,30 @@ fn proof_from_witness_carries_its_public_inputs() {
     assert!(e.contains("format 2 is not supported"), "{e}");
 }
 
+/// Runs `f` on a one-thread rayon pool. starky's proof-of-work search (plonky2's
+/// `fri_proof_of_work`) is a parallel `find_any`: with several threads two honest proofs of the
+/// same table can carry different witnesses, and every query answer after them differs. On one
+/// thread the search returns the smallest witness, so equal inputs give equal bytes.
+fn one_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a one-thread pool")
+        .install(f)
+}
+
 #[test]
 fn backend_commitment_gives_identical_proof_bytes() {
     let w = random_witness(8, 11);
-    let (a, _) = prove_witness(&w, Committer::Plonky2).expect("plonky2 commit");
+    let (a, _) = one_thread(|| prove_witness(&w, Committer::Plonky2)).expect("plonky2 commit");
     let cpu = CpuBackend::new();
-    let (b, _) = prove_witness(&w, Committer::Backend(&cpu)).expect("backend commit");
+    let (b, _) =
+        one_thread(|| prove_witness(&w, Committer::Backend(&cpu))).expect("backend commit");
     assert_eq!(a.to_bytes(), b.to_bytes(), "CPU backend and plonky2 differ");
     match CudaBackend::new() {
         Ok(gpu) => {
-            let (c, _) = prove_witness(&w, Committer::Backend(&gpu)).expect("gpu commit");
+            let (c, _) =
+                one_thread(|| prove_witness(&w, Committer::Backend(&gpu))).expect("gpu commit");
             assert_eq!(a.to_bytes(), c.to_bytes(), "GPU and CPU proofs differ");
             eprintln!("GPU proof identical on {}", gpu.info());
         }

@@ -68,3 +68,27 @@ impl CodeStore for MemoryStore {
         code.map(|c| checked_code(hash, c)).transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+    use crate::keys::hash_bytecode;
+
+    #[test]
+    fn bytecode_round_trips_and_a_wrong_hash_is_refused() {
+        let store = MemoryStore::new();
+        let code = vec![0x60, 0x01, 0x60, 0x02, 0x01];
+        let h = hash_bytecode(&code);
+        assert_eq!(store.get_code(&h).unwrap(), None);
+        store.put_code(&[(h, &code[..])]).unwrap();
+        assert_eq!(store.get_code(&h).unwrap(), Some(code.clone()));
+        // Code stored under another code's hash is found corrupt, not returned.
+        let other = hash_bytecode(&[0x00]);
+        store.put_code(&[(other, &code[..])]).unwrap();
+        assert!(matches!(
+            store.get_code(&other),
+            Err(Error::CorruptNode { .. })
+        ));
+    }
+}
