@@ -124,19 +124,9 @@ fn parse_address(s: &str) -> Result<[u8; 20]> {
     if !h.is_ascii() {
         bail!("--address {s:?} is not hex");
     }
-    let v = hex_decode(h).with_context(|| format!("--address {s:?} is not hex"))?;
+    let v = hex::decode(h).with_context(|| format!("--address {s:?} is not hex"))?;
     v.try_into()
         .map_err(|v: Vec<u8>| anyhow::anyhow!("--address has {} bytes, not 20", v.len()))
-}
-
-fn hex_decode(h: &str) -> Result<Vec<u8>> {
-    if !h.len().is_multiple_of(2) {
-        bail!("odd number of hex digits");
-    }
-    (0..h.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).context("not a hex digit"))
-        .collect()
 }
 
 fn main() -> Result<()> {

@@ -3,5 +3,6 @@
 
 pub mod batch;
 pub mod bench;
+mod envelope;
 pub mod recursion;
 pub mod worker;

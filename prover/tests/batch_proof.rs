@@ -9,23 +9,12 @@ mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use plonky2::field::types::{Field, PrimeField64};
+use plonky2::field::types::Field;
 use zknode_prover::batch::forge::prove_anyway;
 use zknode_prover::batch::poseidon::fill_lane;
 use zknode_prover::batch::{self, layout, trace, Statement, F};
 
 use layout::NUM_COLUMNS as W;
-
-fn statement_of(t: &trace::Table) -> Statement {
-    let c = |x: [F; 4]| x.map(|v| v.to_canonical_u64());
-    Statement {
-        old_root: c(t.old_root),
-        new_root: c(t.new_root),
-        ops_commitment: c(t.ops_commitment),
-        batch_data_commitment: [11, 12, 13, 14],
-        batch_number: 42,
-    }
-}
 
 fn batch() -> (zknode_state::Hash, Vec<batch::TableOp>, trace::Table) {
     let (root, ops) = common::scenario(5, 12, 10);
@@ -59,7 +48,7 @@ fn honest_proof_verifies_and_changed_public_inputs_do_not() {
     let (root, ops, t) = batch();
     let (proof, _) = batch::prove_ops(&root, &ops, [11, 12, 13, 14], 42).expect("prove");
     let st = batch::verify(&proof).expect("verifies");
-    assert_eq!(st, statement_of(&t));
+    assert_eq!(st, common::statement_of(&t));
     assert_eq!(st.batch_number, 42);
 
     // Another statement with the same proof.
@@ -80,7 +69,7 @@ fn honest_proof_verifies_and_changed_public_inputs_do_not() {
 #[test]
 fn prove_anyway_on_an_honest_table_is_starkys_proof() {
     let (root, ops, t) = batch();
-    let st = statement_of(&t);
+    let st = common::statement_of(&t);
     batch::check_table(&t, &st).expect("honest table");
     let ours = prove_anyway(batch::columns(&t), &st.to_fields());
     assert_eq!(batch::verify(&ours).expect("verifies"), st);
@@ -109,7 +98,7 @@ fn forged_hash_output_is_rejected() {
     cells[walk_row * W + layout::LANE1 + layout::L_OUT] += F::ONE;
     assert_rejected(
         &common::with_cells(&t, cells),
-        &statement_of(&t),
+        &common::statement_of(&t),
         "a changed Poseidon output on a walk row",
     );
 }
@@ -117,7 +106,7 @@ fn forged_hash_output_is_rejected() {
 #[test]
 fn swapped_new_root_is_rejected() {
     let (_, _, t) = batch();
-    let mut st = statement_of(&t);
+    let mut st = common::statement_of(&t);
     assert_ne!(st.old_root, st.new_root);
     st.new_root = st.old_root;
     assert_rejected(&t, &st, "the old root claimed as the new root");
@@ -128,8 +117,8 @@ fn dropped_operation_is_rejected() {
     let (root, ops, t) = batch();
     let short = trace::build(&root, &ops[..ops.len() - 1], batch::MIN_ROWS).expect("table");
     assert_ne!(short.new_root, t.new_root);
-    let mut st = statement_of(&short);
-    st.new_root = statement_of(&t).new_root;
+    let mut st = common::statement_of(&short);
+    st.new_root = common::statement_of(&t).new_root;
     assert_rejected(
         &short,
         &st,
@@ -164,7 +153,7 @@ fn changed_sibling_is_rejected() {
         fill_lane(c, lane, input);
     }
     let forged = common::with_cells(&t, cells);
-    let st = statement_of(&t);
+    let st = common::statement_of(&t);
     let err = batch::check_table(&forged, &st).expect_err("the forged table checks");
     eprintln!("changed sibling: the table check says {err}");
     assert_rejected(&forged, &st, "a changed sibling, hashes recomputed");
@@ -188,7 +177,7 @@ fn flipped_key_bit_is_rejected() {
     *cell = F::ONE - *cell;
     assert_rejected(
         &common::with_cells(&t, cells),
-        &statement_of(&t),
+        &common::statement_of(&t),
         "a key bit flipped on a range row",
     );
 }

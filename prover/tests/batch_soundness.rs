@@ -6,7 +6,7 @@
 
 mod common;
 
-use plonky2::field::types::{Field, PrimeField64};
+use plonky2::field::types::Field;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use ruint::aliases::U256;
@@ -18,17 +18,6 @@ use zknode_state::{Hash, UpdateKind, UpdateProof};
 use zknode_witness::commit::ops_commitment_step;
 
 use layout::NUM_COLUMNS as W;
-
-fn statement_of(t: &trace::Table) -> Statement {
-    let c = |x: [F; 4]| x.map(|v| v.to_canonical_u64());
-    Statement {
-        old_root: c(t.old_root),
-        new_root: c(t.new_root),
-        ops_commitment: c(t.ops_commitment),
-        batch_data_commitment: [11, 12, 13, 14],
-        batch_number: 42,
-    }
-}
 
 fn kernel_to_f(x: [zknode_kernels::Goldilocks; 4]) -> [F; 4] {
     x.map(|v| F::from_canonical_u64(v.value()))
@@ -90,8 +79,8 @@ fn commitment_to_other_operations_is_rejected() {
     }
     let mut forged = common::with_cells(&t, cells);
     forged.ops_commitment = comm_y;
-    let st = statement_of(&forged);
-    assert_eq!(st.new_root, statement_of(&t).new_root);
+    let st = common::statement_of(&forged);
+    assert_eq!(st.new_root, common::statement_of(&t).new_root);
     rejected_only_by(
         &forged,
         &st,
@@ -118,7 +107,7 @@ fn commitment_to_other_operations_is_rejected() {
     forged.ops_commitment = any;
     rejected_only_by(
         &forged,
-        &statement_of(&forged),
+        &common::statement_of(&forged),
         &["commit row"],
         "one operation, a commitment chosen freely",
     );
@@ -146,7 +135,7 @@ fn split_walked_below_the_tree_is_rejected() {
     assert_eq!(forged.ops_commitment, honest.ops_commitment);
     rejected_only_by(
         &forged,
-        &statement_of(&forged),
+        &common::statement_of(&forged),
         &["depth"],
         "a split walked 768 levels below the tree",
     );
@@ -186,7 +175,7 @@ fn deep_update(depth: usize) -> (Hash, TableOp) {
 fn depth_limit_is_exact() {
     let (root, op) = deep_update(layout::MAX_DEPTH);
     let t = trace::build(&root, &[op], batch::MIN_ROWS).expect("252 levels");
-    batch::check_table(&t, &statement_of(&t)).expect("an honest table at the limit");
+    batch::check_table(&t, &common::statement_of(&t)).expect("an honest table at the limit");
 
     let (root, op) = deep_update(layout::MAX_DEPTH + 1);
     let e = trace::build(&root, &[op], batch::MIN_ROWS)
@@ -218,7 +207,7 @@ fn miscounted_levels_are_rejected() {
     let forged = common::with_cells(&t, cells);
     rejected_only_by(
         &forged,
-        &statement_of(&forged),
+        &common::statement_of(&forged),
         &["depth"],
         "a level counter one short",
     );

@@ -120,31 +120,24 @@ pub fn hash_bytecode(code: &[u8]) -> Hash {
 /// Parses `0x`-prefixed (or bare) hex into an address.
 pub fn parse_address(s: &str) -> Result<Address, String> {
     let h = s.trim().trim_start_matches("0x").trim_start_matches("0X");
-    if h.len() != 40 || !h.bytes().all(|c| c.is_ascii_hexdigit()) {
+    if h.len() != 40 {
         return Err(format!("address {s:?} must have 40 hex digits"));
     }
     let mut a = [0u8; 20];
-    for (i, out) in a.iter_mut().enumerate() {
-        *out = u8::from_str_radix(&h[2 * i..2 * i + 2], 16)
-            .map_err(|_| format!("address {s:?} is not hex"))?;
-    }
+    hex::decode_to_slice(h, &mut a)
+        .map_err(|_| format!("address {s:?} must have 40 hex digits"))?;
     Ok(a)
 }
 
 /// Parses hex bytes, with or without `0x`; an odd digit count gets a leading zero, as Polygon does.
 pub fn parse_hex_bytes(s: &str) -> Result<Vec<u8>, String> {
     let h = s.trim().trim_start_matches("0x");
-    if !h.bytes().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!("{s:?} is not hex"));
-    }
+    let padded;
     let h = if h.len() % 2 == 1 {
-        format!("0{h}")
+        padded = format!("0{h}");
+        &padded
     } else {
-        h.to_string()
+        h
     };
-    (0..h.len() / 2)
-        .map(|i| {
-            u8::from_str_radix(&h[2 * i..2 * i + 2], 16).map_err(|_| format!("{s:?} is not hex"))
-        })
-        .collect()
+    hex::decode(h).map_err(|_| format!("{s:?} is not hex"))
 }

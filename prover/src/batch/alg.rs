@@ -147,68 +147,10 @@ impl<F: RichField + Extendable<D>, const D: usize> Alg for Circuit<'_, F, D> {
     }
 }
 
-/// Direct evaluation on one pair of rows, remembering the first constraint that fails.
-pub struct Check {
-    first: bool,
-    last: bool,
-    count: usize,
-    pub failed: Option<(usize, &'static str)>,
-}
-
-impl Check {
-    pub fn new(first: bool, last: bool) -> Self {
-        Self {
-            first,
-            last,
-            count: 0,
-            failed: None,
-        }
-    }
-
-    fn record(&mut self, e: Gl, kind: &'static str) {
-        if !e.is_zero() && self.failed.is_none() {
-            self.failed = Some((self.count, kind));
-        }
-        self.count += 1;
-    }
-}
-
-impl Alg for Check {
-    type E = Gl;
-    fn add(&mut self, a: Self::E, b: Self::E) -> Self::E {
-        a + b
-    }
-    fn sub(&mut self, a: Self::E, b: Self::E) -> Self::E {
-        a - b
-    }
-    fn mul(&mut self, a: Self::E, b: Self::E) -> Self::E {
-        a * b
-    }
-    fn constant(&mut self, c: u64) -> Self::E {
-        Self::E::from_canonical_u64(c)
-    }
-    fn scale(&mut self, c: u64, a: Self::E) -> Self::E {
-        a * Self::E::from_canonical_u64(c)
-    }
-    fn on_all(&mut self, e: Self::E) {
-        self.record(e, "every row")
-    }
-    fn on_transition(&mut self, e: Self::E) {
-        let e = if self.last { Self::E::ZERO } else { e };
-        self.record(e, "transition")
-    }
-    fn on_first(&mut self, e: Self::E) {
-        let e = if self.first { e } else { Self::E::ZERO };
-        self.record(e, "first row")
-    }
-    fn on_last(&mut self, e: Self::E) {
-        let e = if self.last { e } else { Self::E::ZERO };
-        self.record(e, "last row")
-    }
-}
-
 /// Direct evaluation on one pair of rows that keeps every constraint's value with the section
-/// it belongs to: what the constraint map (`docs/batch-constraints.md`) is computed from.
+/// it belongs to: what the table check, the constraint map (`docs/batch-constraints.md`) and
+/// the AIR fingerprint are computed from. A constraint that does not apply to the pair (a
+/// transition from the last row, a boundary elsewhere) records zero.
 pub struct Record {
     first: bool,
     last: bool,

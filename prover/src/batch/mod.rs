@@ -409,24 +409,14 @@ const FORMAT_VERSION: u32 = 1;
 
 impl BatchProof {
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = MAGIC.to_vec();
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        let mut out = crate::envelope::seal(MAGIC, FORMAT_VERSION);
         out.extend(bincode::serialize(&self.proof).expect("a proof always serializes"));
         out
     }
 
     pub fn from_bytes(b: &[u8]) -> Result<Self> {
-        ensure!(
-            b.len() >= 8 && &b[..4] == MAGIC,
-            "not a zkNode batch proof (it does not start with {:?})",
-            std::str::from_utf8(MAGIC).unwrap_or("ZKBP")
-        );
-        let v = u32::from_le_bytes(b[4..8].try_into().expect("4 bytes"));
-        ensure!(
-            v == FORMAT_VERSION,
-            "batch proof format {v} is not supported (this build reads format {FORMAT_VERSION})"
-        );
-        let proof: Proof = bincode::deserialize(&b[8..]).context("the batch proof is malformed")?;
+        let body = crate::envelope::open(b, MAGIC, "batch proof", FORMAT_VERSION)?;
+        let proof: Proof = bincode::deserialize(body).context("the batch proof is malformed")?;
         ensure!(
             proof.public_inputs.len() == NUM_PUBLIC_INPUTS,
             "the batch proof has {} public inputs, not {NUM_PUBLIC_INPUTS}",
@@ -531,10 +521,15 @@ pub fn check_table(table: &trace::Table, statement: &Statement) -> Result<()> {
         let lv = &table.cells[r * NUM_COLUMNS..(r + 1) * NUM_COLUMNS];
         let n = (r + 1) % rows;
         let nv = &table.cells[n * NUM_COLUMNS..(n + 1) * NUM_COLUMNS];
-        let mut check = alg::Check::new(r == 0, r == rows - 1);
-        air::eval(&mut check, lv, nv, &pis);
-        if let Some((index, kind)) = check.failed {
-            bail!("row {r}: constraint #{index} ({kind}) does not hold");
+        let mut rec = alg::Record::new(r == 0, r == rows - 1);
+        air::eval(&mut rec, lv, nv, &pis);
+        if let Some((index, (section, _))) = rec
+            .values
+            .iter()
+            .enumerate()
+            .find(|(_, (_, v))| !v.is_zero())
+        {
+            bail!("row {r}: constraint #{index} ({section}) does not hold");
         }
     }
     Ok(())

@@ -23,8 +23,8 @@ use starky::recursive_verifier::{
 };
 
 use super::{
-    address_limbs, strip_header, FinalStatement, RangeStatement, FINAL_FIELDS, MAX_STARK_BITS,
-    MIN_STARK_BITS, RANGE_FIELDS,
+    address_limbs, FinalStatement, RangeStatement, FINAL_FIELDS, MAX_STARK_BITS, MIN_STARK_BITS,
+    RANGE_FIELDS,
 };
 use crate::batch::{self, layout, BatchProof, BatchStark, C, D, F};
 
@@ -848,7 +848,7 @@ impl Circuits {
 
     /// Reads a wrap or aggregate proof from its bytes (see [`RecursiveProof::to_bytes`]).
     pub fn read_recursive(&self, b: &[u8]) -> Result<RecursiveProof> {
-        let rest = strip_header(b, RECURSIVE_MAGIC, "recursive proof", FORMAT_VERSION)?;
+        let rest = crate::envelope::open(b, RECURSIVE_MAGIC, "recursive proof", FORMAT_VERSION)?;
         let (&tag, body) = rest.split_first().context("the recursive proof is empty")?;
         let kind = match tag {
             0 => Kind::Aggregate,
@@ -863,7 +863,7 @@ impl Circuits {
 
     /// Reads a final proof from its bytes (see [`FinalProof::to_bytes`]).
     pub fn read_final(&self, b: &[u8]) -> Result<FinalProof> {
-        let body = strip_header(b, FINAL_MAGIC, "final proof", FORMAT_VERSION)?;
+        let body = crate::envelope::open(b, FINAL_MAGIC, "final proof", FORMAT_VERSION)?;
         let proof = read_guarded(body, &self.fin.data.common, "final proof")?;
         Ok(FinalProof { proof })
     }
@@ -937,8 +937,7 @@ impl RecursiveProof {
     /// Magic `ZKRP`, format version, the kind (0 for aggregate, else the wrapped STARK's degree
     /// bits), then plonky2's proof bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = RECURSIVE_MAGIC.to_vec();
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        let mut out = crate::envelope::seal(RECURSIVE_MAGIC, FORMAT_VERSION);
         out.push(match self.kind {
             Kind::Aggregate => 0,
             Kind::Wrap(bits) => bits as u8,
@@ -962,8 +961,7 @@ pub struct FinalProof {
 impl FinalProof {
     /// Magic `ZKFP`, format version, then plonky2's proof bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = FINAL_MAGIC.to_vec();
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        let mut out = crate::envelope::seal(FINAL_MAGIC, FORMAT_VERSION);
         out.extend(self.proof.to_bytes());
         out
     }

@@ -31,7 +31,7 @@
 mod cache;
 mod circuits;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use plonky2::field::types::{Field, PrimeField64};
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::plonk::config::Hasher;
@@ -212,19 +212,4 @@ pub fn acc_over<'a>(
         acc = acc_step(acc, b);
     }
     acc
-}
-
-/// Reads the magic and version header of a proof file; returns the rest.
-fn strip_header<'a>(b: &'a [u8], magic: &[u8; 4], what: &str, version: u32) -> Result<&'a [u8]> {
-    ensure!(
-        b.len() >= 8 && &b[..4] == magic,
-        "not a zkNode {what} (it does not start with {:?})",
-        String::from_utf8_lossy(magic)
-    );
-    let v = u32::from_le_bytes(b[4..8].try_into().context("4 bytes")?);
-    ensure!(
-        v == version,
-        "{what} format {v} is not supported (this build reads format {version})"
-    );
-    Ok(&b[8..])
 }

@@ -1,10 +1,11 @@
 //! Batches for the prover's tests, built on a real state tree.
 #![allow(dead_code)]
 
+use plonky2::field::types::PrimeField64;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use ruint::aliases::U256;
-use zknode_prover::batch::{trace, TableOp, F};
+use zknode_prover::batch::{trace, Statement, TableOp, F};
 use zknode_state::keys::{key, LeafType};
 use zknode_state::{Hash, MemoryStore, StateTree};
 
@@ -71,5 +72,18 @@ pub fn with_cells(t: &trace::Table, cells: Vec<F>) -> trace::Table {
         old_root: t.old_root,
         new_root: t.new_root,
         ops_commitment: t.ops_commitment,
+    }
+}
+
+/// The statement of a table, with a batch data commitment and number the table does not
+/// constrain.
+pub fn statement_of(t: &trace::Table) -> Statement {
+    let c = |x: [F; 4]| x.map(|v| v.to_canonical_u64());
+    Statement {
+        old_root: c(t.old_root),
+        new_root: c(t.new_root),
+        ops_commitment: c(t.ops_commitment),
+        batch_data_commitment: [11, 12, 13, 14],
+        batch_number: 42,
     }
 }
