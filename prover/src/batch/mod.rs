@@ -488,49 +488,62 @@ pub fn air_fingerprint() -> [u64; 4] {
         .map(|v| v.to_canonical_u64())
 }
 
+/// Every constraint's value, with its section, on each pair of consecutive rows of `table`, in
+/// row order, until `visit` breaks.
+fn each_row(
+    table: &trace::Table,
+    statement: &Statement,
+    mut visit: impl FnMut(usize, &[(&'static str, F)]) -> std::ops::ControlFlow<()>,
+) {
+    let pis = statement.to_fields();
+    let rows = table.rows;
+    for r in 0..rows {
+        let lv = &table.cells[r * NUM_COLUMNS..(r + 1) * NUM_COLUMNS];
+        let n = (r + 1) % rows;
+        let nv = &table.cells[n * NUM_COLUMNS..(n + 1) * NUM_COLUMNS];
+        let mut rec = alg::Record::new(r == 0, r == rows - 1);
+        air::eval(&mut rec, lv, nv, &pis);
+        if visit(r, &rec.values).is_break() {
+            return;
+        }
+    }
+}
+
 /// The sections of [`air::eval`] (named through [`alg::Alg::section`]) that have a constraint
 /// failing on some row of `table`, each with the first such row. Empty for an honest table.
 pub fn broken_sections(
     table: &trace::Table,
     statement: &Statement,
 ) -> std::collections::BTreeMap<&'static str, usize> {
-    let pis = statement.to_fields();
-    let rows = table.rows;
     let mut out = std::collections::BTreeMap::new();
-    for r in 0..rows {
-        let lv = &table.cells[r * NUM_COLUMNS..(r + 1) * NUM_COLUMNS];
-        let n = (r + 1) % rows;
-        let nv = &table.cells[n * NUM_COLUMNS..(n + 1) * NUM_COLUMNS];
-        let mut rec = alg::Record::new(r == 0, r == rows - 1);
-        air::eval(&mut rec, lv, nv, &pis);
-        for (section, v) in rec.values {
+    each_row(table, statement, |r, values| {
+        for (section, v) in values {
             if !v.is_zero() {
-                out.entry(section).or_insert(r);
+                out.entry(*section).or_insert(r);
             }
         }
-    }
+        std::ops::ControlFlow::Continue(())
+    });
     out
 }
 
 /// Checks every constraint of a table on every row, naming the first row and constraint that
 /// fail. For tests and for diagnosing a table before spending time on a proof.
 pub fn check_table(table: &trace::Table, statement: &Statement) -> Result<()> {
-    let pis = statement.to_fields();
-    let rows = table.rows;
-    for r in 0..rows {
-        let lv = &table.cells[r * NUM_COLUMNS..(r + 1) * NUM_COLUMNS];
-        let n = (r + 1) % rows;
-        let nv = &table.cells[n * NUM_COLUMNS..(n + 1) * NUM_COLUMNS];
-        let mut rec = alg::Record::new(r == 0, r == rows - 1);
-        air::eval(&mut rec, lv, nv, &pis);
-        if let Some((index, (section, _))) = rec
-            .values
-            .iter()
-            .enumerate()
-            .find(|(_, (_, v))| !v.is_zero())
-        {
-            bail!("row {r}: constraint #{index} ({section}) does not hold");
+    let mut failed = None;
+    each_row(table, statement, |r, values| {
+        match values.iter().position(|(_, v)| !v.is_zero()) {
+            Some(index) => {
+                failed = Some((r, index, values[index].0));
+                std::ops::ControlFlow::Break(())
+            }
+            None => std::ops::ControlFlow::Continue(()),
         }
+    });
+    match failed {
+        Some((r, index, section)) => {
+            bail!("row {r}: constraint #{index} ({section}) does not hold")
+        }
+        None => Ok(()),
     }
-    Ok(())
 }
