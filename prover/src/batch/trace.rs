@@ -228,7 +228,7 @@ fn plan(index: usize, op: &TableOp) -> Result<Plan, TraceError> {
             .collect::<Vec<_>>()
     };
     let zero = [F::ZERO; 4];
-    let plan = match &p.kind {
+    let mut plan = match &p.kind {
         UpdateKind::Update => Plan::plain(OP_UPDATE, d, both(d)),
         UpdateKind::InsertEmpty => Plan::plain(OP_INSERT_EMPTY, d, both(d)),
         UpdateKind::ZeroToAbsent { found: None } => Plan::plain(OP_ABSENT_EMPTY, d, both(d)),
@@ -333,7 +333,6 @@ fn plan(index: usize, op: &TableOp) -> Result<Plan, TraceError> {
             }
         }
     };
-    let mut plan = plan;
     plan.bits = (0..plan.levels.len()).map(|l| path_bit(&k, l)).collect();
     Ok(plan)
 }

@@ -708,16 +708,8 @@ impl Circuits {
         left: &RecursiveProof,
         right: &RecursiveProof,
     ) -> Result<RecursiveProof> {
-        let a = &self.aggregate;
-        let mut pw = PartialWitness::new();
-        self.set_child(&mut pw, &a.targets.children[0], left)?;
-        self.set_child(&mut pw, &a.targets.children[1], right)?;
-        pw.set_verifier_data_target(&a.targets.self_vd, &a.data.verifier_only)?;
-        let out = prove_guarded(&a.data, pw, "aggregate")?;
-        Ok(RecursiveProof {
-            kind: Kind::Aggregate,
-            proof: out,
-        })
+        let (vd, _) = self.leaf(right.kind)?;
+        self.prove_aggregate_with(left, &right.proof, vd, right.kind)
     }
 
     /// For soundness tests: a proof of the recursion shape, from a circuit outside the allowed
@@ -753,8 +745,9 @@ impl Circuits {
         Ok(self.leaf(kind)?.0.clone())
     }
 
-    /// For soundness tests: the aggregate circuit's prover on `left` and a right child given
-    /// with its own verifier data and claimed kind, without any check first.
+    /// The aggregate circuit's prover on `left` and a right child given with its verifier data
+    /// and claimed kind, without any check first: [`Circuits::prove_aggregate`] with the right
+    /// child's verifier data its kind's, and soundness tests with a foreign one.
     #[doc(hidden)]
     pub fn prove_aggregate_with(
         &self,
