@@ -18,7 +18,10 @@ bash ci/deps-check.sh
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
-cargo test --workspace --locked "$@"
+# `--profile dev`: the test profile is a copy of dev under another name, and cargo keys every
+# artifact by the profile's name, so with it clippy's build scripts (RocksDB's C++ among them)
+# and proc macros are reused here instead of compiled a second time.
+cargo test --workspace --locked --profile dev "$@"
 echo "== contract artifacts match their sources"
 if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
   bash contracts/build.sh --check
