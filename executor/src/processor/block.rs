@@ -1,0 +1,200 @@
+//! L2 block bookkeeping: opening a block (the system contract's block number, previous state
+//! root and timestamp, the global exit root from the L1 info leaf, the header fields of the
+//! block's info tree), closing one (its info root into the system contract) and the record of
+//! each block the batch opened.
+
+use revm::primitives::B256;
+use ruint::aliases::U256;
+use zknode_state::{Hash, MemoryStore, NodeReader, StateTree};
+
+use super::{ExecError, L2Block, Run};
+use crate::codec::ChangeL2Block;
+use crate::db::StateError;
+use crate::hashes::{l1_info_leaf_hash, l1_info_zero_leaf, verify_l1_info_proof};
+use crate::system::{
+    header_key, mapping_slot, HeaderParam, BLOCK_GAS_LIMIT, BLOCK_INFO_ROOT_SLOT,
+    GER_MANAGER_ADDRESS, GER_MAPPING_SLOT, LAST_BLOCK_SLOT, STATE_ROOT_SLOT, TIMESTAMP_SLOT,
+};
+
+fn hash_to_b256(h: &Hash) -> B256 {
+    B256::from(h.to_u256().to_be_bytes::<32>())
+}
+
+fn b256_to_u256(b: &B256) -> U256 {
+    U256::from_be_bytes(b.0)
+}
+
+/// The open L2 block.
+pub(super) struct OpenBlock {
+    pub(super) record: L2Block,
+    /// Writes to the block info tree (built at once when the block closes).
+    info: Vec<(Hash, U256)>,
+    pub(super) tx_index: u64,
+    pub(super) log_index: u64,
+}
+
+impl OpenBlock {
+    pub(super) fn set(&mut self, key: Hash, value: U256) {
+        self.info.push((key, value));
+    }
+
+    /// The block info tree's root.
+    fn info_root(&self) -> Result<Hash, ExecError> {
+        let mut t = StateTree::open(MemoryStore::new()).map_err(StateError::from)?;
+        Ok(t.apply_batch(&self.info).map_err(StateError::from)?)
+    }
+}
+
+impl<S: NodeReader> Run<'_, S> {
+    /// Opens an L2 block (`None`: the implicit block of a forced batch). `Some(reason)` makes
+    /// the batch invalid.
+    pub(super) fn change_l2_block(
+        &mut self,
+        c: Option<&ChangeL2Block>,
+    ) -> Result<Option<String>, ExecError> {
+        let old_number = self.sys(U256::from(LAST_BLOCK_SLOT))?;
+        let parent = self.db().root()?;
+        // A block the reference leaves unconsolidated (its last transaction failed or was
+        // skipped) ends here: its info root never reaches the system contract, and its hash is
+        // the root as the next block opens.
+        if let Some(open) = self.block.take() {
+            let mut r = open.record.clone();
+            r.block_info_root = hash_to_b256(&open.info_root()?);
+            r.hash = hash_to_b256(&parent);
+            self.blocks.push(r);
+        }
+        let parent_u = parent.to_u256();
+        self.set_sys(mapping_slot(old_number, STATE_ROOT_SLOT), parent_u)?;
+        let number = old_number + U256::from(1);
+        self.set_sys(U256::from(LAST_BLOCK_SLOT), number)?;
+        let current_ts = self.sys(U256::from(TIMESTAMP_SLOT))?;
+        let limit = U256::from(self.ctx.timestamp_limit);
+        let mut timestamp = U256::ZERO;
+        let mut ger = B256::ZERO;
+        let mut block_hash_l1 = B256::ZERO;
+        match c {
+            None => {
+                if limit > current_ts {
+                    timestamp = limit;
+                    self.set_sys(U256::from(TIMESTAMP_SLOT), limit)?;
+                }
+                ger = self.ctx.l1_info_root;
+                block_hash_l1 = self.ctx.forced_block_hash_l1;
+                self.set_ger(ger, block_hash_l1)?;
+            }
+            Some(c) => {
+                let new_ts = current_ts + U256::from(c.delta_timestamp);
+                if new_ts > limit {
+                    return Ok(Some(format!(
+                        "block timestamp {new_ts} is past the batch's limit {limit}"
+                    )));
+                }
+                timestamp = new_ts;
+                self.set_sys(U256::from(TIMESTAMP_SLOT), new_ts)?;
+                if c.index_l1_info_tree != 0 {
+                    let idx = c.index_l1_info_tree;
+                    let leaf = self
+                        .ctx
+                        .l1_info
+                        .get(&idx)
+                        .ok_or(ExecError::MissingL1Info(idx))?;
+                    let mut value = l1_info_leaf_hash(leaf);
+                    if value == l1_info_zero_leaf() {
+                        value = B256::ZERO;
+                    }
+                    if self.ctx.verify_l1_info_proofs {
+                        if !verify_l1_info_proof(value, &leaf.smt_proof, idx, self.ctx.l1_info_root)
+                        {
+                            return Err(ExecError::BadL1InfoProof(idx));
+                        }
+                        if value.is_zero() {
+                            return Ok(Some(format!("L1 info leaf {idx} is empty")));
+                        }
+                    }
+                    if new_ts < U256::from(leaf.timestamp) {
+                        return Ok(Some(format!(
+                            "block timestamp {new_ts} is before L1 info leaf {idx}'s {}",
+                            leaf.timestamp
+                        )));
+                    }
+                    ger = leaf.global_exit_root;
+                    // The block carries the leaf's L1 block hash; the global exit root manager
+                    // records a GER once, with the L1 block hash that first brought it in.
+                    block_hash_l1 = leaf.block_hash;
+                    if !ger.is_zero() {
+                        let slot = mapping_slot(b256_to_u256(&ger), GER_MAPPING_SLOT);
+                        if self
+                            .db()
+                            .storage_value(GER_MANAGER_ADDRESS, slot)?
+                            .is_zero()
+                        {
+                            self.set_ger(ger, block_hash_l1)?;
+                        }
+                    }
+                }
+            }
+        }
+        let number_u64 = u64::try_from(number).unwrap_or(u64::MAX);
+        let timestamp_u64 = u64::try_from(timestamp).unwrap_or(u64::MAX);
+        let mut block = OpenBlock {
+            record: L2Block {
+                number: number_u64,
+                timestamp: timestamp_u64,
+                coinbase: self.ctx.sequencer,
+                gas_limit: BLOCK_GAS_LIMIT,
+                gas_used: 0,
+                global_exit_root: ger,
+                block_hash_l1,
+                parent_hash: hash_to_b256(&parent),
+                block_info_root: B256::ZERO,
+                hash: B256::ZERO,
+                txs: Vec::new(),
+            },
+            info: Vec::with_capacity(64),
+            tx_index: 0,
+            log_index: 0,
+        };
+        let coinbase = U256::from_be_slice(self.ctx.sequencer.as_slice());
+        for (p, v) in [
+            (HeaderParam::PreviousBlockHash, parent_u),
+            (HeaderParam::Coinbase, coinbase),
+            (HeaderParam::Number, number),
+            (HeaderParam::GasLimit, U256::from(BLOCK_GAS_LIMIT)),
+            (HeaderParam::Timestamp, timestamp),
+            (HeaderParam::GlobalExitRoot, b256_to_u256(&ger)),
+            (HeaderParam::BlockHashL1, b256_to_u256(&block_hash_l1)),
+        ] {
+            block.set(header_key(p), v);
+        }
+        self.block = Some(block);
+        Ok(None)
+    }
+
+    fn set_ger(&mut self, ger: B256, block_hash: B256) -> Result<(), ExecError> {
+        let slot = mapping_slot(b256_to_u256(&ger), GER_MAPPING_SLOT);
+        Ok(self
+            .db()
+            .set_storage(GER_MANAGER_ADDRESS, slot, b256_to_u256(&block_hash))?)
+    }
+
+    /// Closes the open block: its gas used goes into its info tree, whose root goes into the
+    /// system contract. With no block open, an empty info root is written (as the reference
+    /// does).
+    pub(super) fn consolidate(&mut self) -> Result<(), ExecError> {
+        let (info_root, record) = match self.block.take() {
+            Some(mut b) => {
+                let gas = U256::from(b.record.gas_used);
+                b.set(header_key(HeaderParam::GasUsed), gas);
+                (b.info_root()?, Some(b.record))
+            }
+            None => (Hash::ZERO, None),
+        };
+        self.set_sys(U256::from(BLOCK_INFO_ROOT_SLOT), info_root.to_u256())?;
+        if let Some(mut r) = record {
+            r.block_info_root = hash_to_b256(&info_root);
+            r.hash = hash_to_b256(&self.db().root()?);
+            self.blocks.push(r);
+        }
+        Ok(())
+    }
+}
