@@ -88,6 +88,11 @@ pub enum OpenError {
 /// How long a statement waits for SQLite's write lock before it fails.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long [`Database::connect`] waits for its first connection (a server that refuses
+/// connections is taken to be starting up, and is tried again until then), and how long a
+/// query waits for a free connection of the pool.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A connection pool and the kind of database behind it. Cloning is cheap and shares the pool.
 #[derive(Clone, Debug)]
 pub struct Database {
@@ -98,10 +103,22 @@ pub struct Database {
 impl Database {
     /// Opens the database at `url` and brings its schema up to date with `migrations`. A SQLite
     /// file (and its directory) is created when missing. `what` names the database in errors.
+    /// Waits up to [`ACQUIRE_TIMEOUT`] for a server that refuses connections.
     pub async fn connect(
         url: &str,
         what: &'static str,
         migrations: &'static [Migration],
+    ) -> Result<Database, OpenError> {
+        Database::connect_with_timeout(url, what, migrations, ACQUIRE_TIMEOUT).await
+    }
+
+    /// [`Database::connect`] with another acquire timeout: how long to wait for the first
+    /// connection, and then for a free connection of the pool.
+    pub async fn connect_with_timeout(
+        url: &str,
+        what: &'static str,
+        migrations: &'static [Migration],
+        acquire_timeout: Duration,
     ) -> Result<Database, OpenError> {
         let backend = Backend::of_url(url)?;
         sqlx::any::install_default_drivers();
@@ -123,7 +140,7 @@ impl Database {
             Backend::Postgres => AnyPoolOptions::new().max_connections(8),
         };
         let pool = options
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(acquire_timeout)
             .connect(&url)
             .await
             .map_err(|source| OpenError::Connect {
@@ -366,13 +383,22 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreachable_server_is_a_clear_error_without_the_password() {
-        let err = Database::connect(
-            "postgres://u:hunter2@127.0.0.1:1/db?connect_timeout=2",
+        // A refused connection is retried until the acquire timeout (the server may be starting
+        // up); a short one keeps the test fast.
+        let start = std::time::Instant::now();
+        let err = Database::connect_with_timeout(
+            "postgres://u:hunter2@127.0.0.1:1/db",
             "test database",
             MIGRATIONS,
+            Duration::from_millis(300),
         )
         .await
         .unwrap_err();
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
         let text = err.to_string();
         assert!(text.starts_with("cannot open the test database"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
