@@ -5,12 +5,12 @@ use std::time::SystemTime;
 
 use sqlx::{Any, Row, Transaction};
 
-use zknode_sqldb::to_millis;
 use super::{
     corrupt, get_u64, parse_witness, proof_info_from_row, stored_from_row, to_db, AggregationJob,
     BatchJob, CleanReport, Db, DbError, FinalJob, ProofId, ProofInfo, ProofKind, StoredProof,
     Verified, PROOF_INFO,
 };
+use zknode_sqldb::to_millis;
 
 type Tx = Transaction<'static, Any>;
 

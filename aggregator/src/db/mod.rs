@@ -49,12 +49,12 @@ use zknode_sqldb::{Database, Migration};
 use zknode_witness::BatchWitness;
 
 pub use error::DbError;
-use zknode_sqldb::{from_millis, to_millis};
-pub use zknode_sqldb::{sqlite_url, Backend};
 pub use types::{
     AggregationJob, BatchJob, CleanReport, FinalJob, ProofId, ProofInfo, ProofKind, StoredProof,
     Verified,
 };
+use zknode_sqldb::{from_millis, to_millis};
+pub use zknode_sqldb::{sqlite_url, Backend};
 
 /// The migrations, in order.
 static MIGRATIONS: &[Migration] = &[Migration {

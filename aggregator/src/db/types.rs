@@ -152,4 +152,3 @@ impl CleanReport {
         *self == CleanReport::default()
     }
 }
-
