@@ -2,16 +2,13 @@
 //! throwaway PostgreSQL cluster (skipped with a printed reason where PostgreSQL is not
 //! installed; `ZKNODE_REQUIRE_POSTGRES=1` makes that a failure).
 
-#[path = "support/postgres.rs"]
-mod pgcluster;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use zknode_aggregator::db::{Backend, Db, DbError, ProofInfo, ProofKind};
 use zknode_witness::{random_witness, BatchWitness};
 
-use pgcluster::PgCluster;
+use zknode_sqldb::harness::PgCluster;
 
 /// A database for one test, deleted (or its cluster stopped) on drop.
 struct TestDb {

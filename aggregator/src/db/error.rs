@@ -8,23 +8,9 @@ use super::ProofKind;
 /// [`DbError::CorruptRow`] or [`DbError::CorruptWitness`], never a panic.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    /// The URL names no database this build speaks.
-    #[error(
-        "unsupported database URL {0:?}: use sqlite:PATH (or sqlite://PATH) or postgres://USER@HOST/DB"
-    )]
-    UnsupportedUrl(String),
-
-    /// The database could not be opened or reached.
-    #[error("cannot open the job database {url}: {source}")]
-    Connect {
-        /// The URL, password removed.
-        url: String,
-        source: sqlx::Error,
-    },
-
-    /// The schema could not be brought up to date.
-    #[error("migrating the job database: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database could not be opened, reached or migrated.
+    #[error(transparent)]
+    Open(#[from] zknode_sqldb::OpenError),
 
     /// A statement failed.
     #[error("job database: {0}")]

@@ -5,12 +5,12 @@ use std::time::SystemTime;
 
 use sqlx::{Any, Row, Transaction};
 
-use super::types::to_millis;
 use super::{
     corrupt, get_u64, parse_witness, proof_info_from_row, stored_from_row, to_db, AggregationJob,
     BatchJob, CleanReport, Db, DbError, FinalJob, ProofId, ProofInfo, ProofKind, StoredProof,
     Verified, PROOF_INFO,
 };
+use zknode_sqldb::to_millis;
 
 type Tx = Transaction<'static, Any>;
 
@@ -276,7 +276,7 @@ impl Db {
         );
         let row = sqlx::query(&sql)
             .bind(to_db(first)?)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.pool())
             .await?;
         row.map(|r| proof_info_from_row(&r)).transpose()
     }
@@ -401,7 +401,7 @@ impl Db {
             last_batch,
             final_proof_id,
             tx_hash: tx_hash.map(str::to_string),
-            recorded_at: super::from_millis(now_ms),
+            recorded_at: zknode_sqldb::from_millis(now_ms),
         })
     }
 

@@ -41,130 +41,60 @@ mod error;
 mod jobs;
 mod types;
 
-use std::borrow::Cow;
-use std::future::Future;
-use std::pin::Pin;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::error::BoxDynError;
-use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
-use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyPool, Row, Transaction};
+use zknode_sqldb::{Database, Migration};
 use zknode_witness::BatchWitness;
 
 pub use error::DbError;
-use types::{from_millis, to_millis};
 pub use types::{
     AggregationJob, BatchJob, CleanReport, FinalJob, ProofId, ProofInfo, ProofKind, StoredProof,
     Verified,
 };
+use zknode_sqldb::{from_millis, to_millis};
+pub use zknode_sqldb::{sqlite_url, Backend};
 
-/// The migrations, in order: (version, description, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "job tables",
-    include_str!("migrations/0001_job_tables.sql"),
-)];
-
-/// How long a statement waits for SQLite's write lock before it fails.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Which database a [`Db`] talks to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    /// The backend a URL names: `sqlite:` or `postgres://` / `postgresql://`.
-    pub fn of_url(url: &str) -> Result<Backend, DbError> {
-        if url.starts_with("sqlite:") {
-            Ok(Backend::Sqlite)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Backend::Postgres)
-        } else {
-            Err(DbError::UnsupportedUrl(redact_url(url)))
-        }
-    }
-}
+/// The migrations, in order.
+static MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "job tables",
+    sql: include_str!("migrations/0001_job_tables.sql"),
+}];
 
 /// The job database. Cloning is cheap and shares the connection pool.
 #[derive(Clone, Debug)]
 pub struct Db {
-    pool: AnyPool,
-    backend: Backend,
+    db: Database,
 }
 
 impl Db {
     /// Opens the database at `url` and brings its schema up to date. A SQLite file (and its
     /// directory) is created when missing.
     pub async fn connect(url: &str) -> Result<Db, DbError> {
-        let backend = Backend::of_url(url)?;
-        sqlx::any::install_default_drivers();
-        let url = match backend {
-            Backend::Sqlite => sqlite_url_creating(url),
-            Backend::Postgres => url.to_string(),
-        };
-        let options = match backend {
-            Backend::Sqlite => AnyPoolOptions::new()
-                .max_connections(4)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        let busy =
-                            format!("PRAGMA busy_timeout = {}", SQLITE_BUSY_TIMEOUT.as_millis());
-                        conn.execute(busy.as_str()).await?;
-                        Ok(())
-                    })
-                }),
-            Backend::Postgres => AnyPoolOptions::new().max_connections(8),
-        };
-        let pool = options
-            .acquire_timeout(Duration::from_secs(30))
-            .connect(&url)
-            .await
-            .map_err(|source| DbError::Connect {
-                url: redact_url(&url),
-                source,
-            })?;
-        if backend == Backend::Sqlite {
-            // Readers never wait for the writer. The mode is kept in the file.
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .fetch_optional(&pool)
-                .await?;
-        }
-        let migrator = Migrator::new(EmbeddedMigrations).await?;
-        migrator.run(&pool).await?;
-        Ok(Db { pool, backend })
+        let db = Database::connect(url, "job database", MIGRATIONS).await?;
+        Ok(Db { db })
     }
 
     /// The `sqlite:` URL of a database file.
     pub fn sqlite_url(path: &std::path::Path) -> String {
-        let mut url = String::from("sqlite://");
-        for c in path.to_string_lossy().chars() {
-            match c {
-                '%' => url.push_str("%25"),
-                '?' => url.push_str("%3F"),
-                '#' => url.push_str("%23"),
-                c => url.push(c),
-            }
-        }
-        url
+        sqlite_url(path)
     }
 
     /// Which database this is.
     pub fn backend(&self) -> Backend {
-        self.backend
+        self.db.backend()
     }
 
     /// The connection pool, for tables beside the job tables.
     pub fn pool(&self) -> &AnyPool {
-        &self.pool
+        self.db.pool()
     }
 
     /// Closes every connection.
     pub async fn close(&self) {
-        self.pool.close().await
+        self.db.close().await
     }
 
     /// Stores a batch and its witness. The witness must be for batch `n`.
@@ -181,7 +111,7 @@ impl Db {
         .bind(to_db(n)?)
         .bind(witness.to_json())
         .bind(to_millis(SystemTime::now()))
-        .execute(&self.pool)
+        .execute(self.db.pool())
         .await;
         match result {
             Ok(_) => Ok(()),
@@ -197,7 +127,7 @@ impl Db {
     pub async fn batch_witness(&self, n: u64) -> Result<Option<BatchWitness>, DbError> {
         let row = sqlx::query("SELECT witness FROM batches WHERE batch_number = $1")
             .bind(to_db(n)?)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.pool())
             .await?;
         match row {
             None => Ok(None),
@@ -211,7 +141,7 @@ impl Db {
     /// The numbers of the stored batches, lowest first.
     pub async fn batch_numbers(&self) -> Result<Vec<u64>, DbError> {
         let rows = sqlx::query("SELECT batch_number FROM batches ORDER BY batch_number")
-            .fetch_all(&self.pool)
+            .fetch_all(self.db.pool())
             .await?;
         rows.iter()
             .map(|r| get_u64(r, "batch_number", "batches", "batch_number"))
@@ -229,7 +159,7 @@ impl Db {
             "SELECT last_batch, first_batch, final_proof_id, tx_hash, recorded_at FROM verified \
              ORDER BY last_batch DESC LIMIT 1",
         )
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db.pool())
         .await?;
         row.map(|r| verified_from_row(&r)).transpose()
     }
@@ -240,7 +170,7 @@ impl Db {
             "SELECT last_batch, first_batch, final_proof_id, tx_hash, recorded_at FROM verified \
              ORDER BY last_batch",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.db.pool())
         .await?;
         rows.iter().map(verified_from_row).collect()
     }
@@ -251,7 +181,7 @@ impl Db {
             "SELECT {PROOF_INFO} FROM proofs ORDER BY batch_first, batch_last, \
              CASE kind WHEN 'batch' THEN 0 WHEN 'aggregate' THEN 1 ELSE 2 END"
         );
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql).fetch_all(self.db.pool()).await?;
         rows.iter().map(proof_info_from_row).collect()
     }
 
@@ -260,7 +190,7 @@ impl Db {
         let sql = format!("SELECT {PROOF_INFO}, proof FROM proofs WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.pool())
             .await?;
         row.map(|r| stored_from_row(&r))
             .transpose()
@@ -276,7 +206,7 @@ impl Db {
         let row = sqlx::query(&sql)
             .bind(to_db(first)?)
             .bind(to_db(last)?)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db.pool())
             .await?;
         row.map(|r| stored_from_row(&r))
             .transpose()
@@ -286,10 +216,7 @@ impl Db {
     /// Begins a transaction that changes `proofs`: immediate on SQLite, and on both databases
     /// the `job_sequence` row is locked first, so such transactions run one at a time.
     async fn begin_write(&self) -> Result<Transaction<'static, Any>, DbError> {
-        let mut tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        };
+        let mut tx = self.db.begin_write().await?;
         let locked = sqlx::query("UPDATE job_sequence SET value = value WHERE name = 'proofs'")
             .execute(&mut *tx)
             .await?;
@@ -307,82 +234,6 @@ impl Db {
 /// The columns of a [`ProofInfo`].
 const PROOF_INFO: &str = "id, batch_first, batch_last, kind, length(proof) AS proof_len, \
                           prover_id, locked_at, attempts, created_at, updated_at";
-
-/// The migrations compiled into this build.
-#[derive(Debug)]
-struct EmbeddedMigrations;
-
-impl<'s> MigrationSource<'s> for EmbeddedMigrations {
-    fn resolve(
-        self,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send + 's>> {
-        Box::pin(async {
-            Ok(MIGRATIONS
-                .iter()
-                .map(|&(version, description, sql)| {
-                    Migration::new(
-                        version,
-                        Cow::Borrowed(description),
-                        MigrationType::Simple,
-                        Cow::Borrowed(sql),
-                        false,
-                    )
-                })
-                .collect())
-        })
-    }
-}
-
-/// A `sqlite:` URL that creates the file, and its directory, when missing.
-fn sqlite_url_creating(url: &str) -> String {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    let (path, params) = match rest.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (rest, None),
-    };
-    if path == ":memory:" {
-        return url.to_string();
-    }
-    if !path.contains('%') {
-        if let Some(dir) = std::path::Path::new(path).parent() {
-            if !dir.as_os_str().is_empty() {
-                // A failure shows when SQLite opens the file.
-                let _ = std::fs::create_dir_all(dir);
-            }
-        }
-    }
-    match params {
-        Some(q) if q.split('&').any(|kv| kv.starts_with("mode=")) => url.to_string(),
-        Some(_) => format!("{url}&mode=rwc"),
-        None => format!("{url}?mode=rwc"),
-    }
-}
-
-/// The URL with its password replaced by `***`.
-fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let auth_start = scheme_end + 3;
-    let auth_end = url[auth_start..]
-        .find('/')
-        .map_or(url.len(), |i| auth_start + i);
-    let Some(at) = url[auth_start..auth_end].rfind('@') else {
-        return url.to_string();
-    };
-    let userinfo = &url[auth_start..auth_start + at];
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!(
-            "{}{user}:***{}",
-            &url[..auth_start],
-            &url[auth_start + at..]
-        ),
-        None => url.to_string(),
-    }
-}
 
 /// A batch number as the database stores it.
 pub(crate) fn to_db(n: u64) -> Result<i64, DbError> {
@@ -490,38 +341,6 @@ pub(crate) fn stored_from_row(row: &AnyRow) -> Result<Option<StoredProof>, DbErr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls() {
-        assert_eq!(Backend::of_url("sqlite:x.db").unwrap(), Backend::Sqlite);
-        assert_eq!(
-            Backend::of_url("postgresql://u@h/d").unwrap(),
-            Backend::Postgres
-        );
-        assert!(matches!(
-            Backend::of_url("mysql://u:secret@h/d"),
-            Err(DbError::UnsupportedUrl(u)) if !u.contains("secret")
-        ));
-        assert_eq!(
-            redact_url("postgres://me:pw@host:5432/db"),
-            "postgres://me:***@host:5432/db"
-        );
-        assert_eq!(redact_url("postgres://me@host/db"), "postgres://me@host/db");
-        assert_eq!(sqlite_url_creating("sqlite::memory:"), "sqlite::memory:");
-        assert_eq!(sqlite_url_creating("sqlite:x.db"), "sqlite:x.db?mode=rwc");
-        assert_eq!(
-            sqlite_url_creating("sqlite:a.db?mode=ro"),
-            "sqlite:a.db?mode=ro"
-        );
-        assert_eq!(
-            sqlite_url_creating("sqlite:a.db?cache=shared"),
-            "sqlite:a.db?cache=shared&mode=rwc"
-        );
-        assert_eq!(
-            Db::sqlite_url(std::path::Path::new("/d/a?b#c%.db")),
-            "sqlite:///d/a%3Fb%23c%25.db"
-        );
-    }
 
     #[test]
     fn kinds_round_trip() {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use zknode_witness::BatchWitness;
 
@@ -151,16 +151,4 @@ impl CleanReport {
     pub fn is_empty(&self) -> bool {
         *self == CleanReport::default()
     }
-}
-
-/// A time as stored: Unix milliseconds, saturating (times before 1970 store as 0).
-pub(crate) fn to_millis(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// A stored time back; negative values read as the epoch.
-pub(crate) fn from_millis(ms: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }

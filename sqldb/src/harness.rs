@@ -1,4 +1,4 @@
-//! A throwaway PostgreSQL cluster for tests: `initdb` in a temporary directory, `pg_ctl start`
+//! A throwaway PostgreSQL cluster for tests (feature `harness`): `initdb` in a temporary directory, `pg_ctl start`
 //! on a free loopback port with its unix socket in that directory, stopped and deleted on drop.
 //!
 //! The binaries are found through `ZKNODE_PG_BIN` (a directory), `pg_config --bindir`, `PATH`,
@@ -6,7 +6,6 @@
 //! returns `None` and the caller skips with the printed reason, unless
 //! `ZKNODE_REQUIRE_POSTGRES=1`, which makes that a failure. PostgreSQL refuses to run as root:
 //! under root the cluster runs as the `postgres` user (or `nobody`), which owns the directory.
-#![allow(dead_code)]
 
 use std::net::TcpListener;
 use std::os::unix::fs::chown;

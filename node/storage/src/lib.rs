@@ -1,0 +1,93 @@
+//! The node's state database: the L2 chain (batches, blocks, transactions, receipts, logs), the
+//! L1 blocks the synchronizer has seen and the services' checkpoints, on SQLite (the default, a
+//! file in the data directory) or PostgreSQL (a `postgres://` URL).
+//!
+//! # Seams
+//!
+//! Services see the [`BlockReader`] and [`BlockWriter`] traits; [`StateDb`] implements both
+//! over SQL through [`zknode_sqldb::Database`].
+//!
+//! # Schema
+//!
+//! One set of migrations (`migrations/*.sql`) serves both databases: BIGINT, TEXT and BYTEA
+//! columns with CHECK and UNIQUE constraints, queried through sqlx's `Any` driver with `$N`
+//! placeholders. Hashes are 32-byte BYTEA, addresses 20-byte BYTEA, numbers BIGINT (values of
+//! 2^63 or more are refused with [`StorageError::OutOfRange`]).
+//!
+//! - `batches(number PK, status, coinbase, timestamp, global_exit_root, state_root,
+//!   local_exit_root, l2_data, resources, acc_input_hash, closing_reason, virtual_tx_hash,
+//!   verified_tx_hash)`: status `open` → `closed` → `virtual` → `verified`; while open,
+//!   `l2_data`, the roots and `resources` hold the sequencer's progress.
+//! - `l2_blocks(number PK, hash UNIQUE, parent_hash, batch_number, timestamp, state_root,
+//!   global_exit_root, block_info_root, coinbase, gas_limit, gas_used, base_fee, header)`:
+//!   `header` is the RLP whose keccak256 is `hash` ([`header`], `docs/l2-blocks.md`).
+//! - `transactions(hash PK, l2_hash UNIQUE, block_number, tx_index, raw, sender, tx_type,
+//!   effective_percentage)`, unique `(block_number, tx_index)`.
+//! - `receipts(tx_hash PK, block_number, tx_index, status, cumulative_gas_used, gas_used,
+//!   effective_gas_price, contract_address)`.
+//! - `logs((block_number, log_index) PK, tx_hash, tx_index, address, topic0..topic3, data)`,
+//!   indexed by `(address, block_number)` and `(topic0, block_number)`.
+//! - `l1_blocks(number PK, hash UNIQUE, parent_hash, timestamp)` and
+//!   `sync_checkpoints(name PK, value, updated_at)`.
+//!
+//! # Invariants the writer keeps
+//!
+//! Blocks are contiguous, each naming the previous one's hash as parent, and go only into the
+//! open batch; batches are contiguous and only the last may be open; a batch becomes virtual
+//! (verified) only after the batch before it. A block is written with its transactions,
+//! receipts and logs in one transaction, so a crash leaves it wholly stored or absent.
+
+mod error;
+pub mod header;
+mod sql;
+mod traits;
+mod types;
+
+use zknode_sqldb::{Database, Migration};
+
+pub use error::{Result, StorageError};
+pub use header::{block_hash, header_rlp, L2Header};
+pub use traits::{BlockReader, BlockWriter};
+pub use types::{
+    Batch, BatchClose, BatchStatus, Block, L1Block, LatestBatchNumbers, LogFilter, NewBatch,
+    NewBlock, NewLog, NewReceipt, NewTransaction, OpenBatchProgress, StoredLog, StoredReceipt,
+    StoredTransaction,
+};
+pub use zknode_sqldb::{sqlite_url, Backend};
+
+/// The migrations, in order.
+static MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "state tables",
+    sql: include_str!("../migrations/0001_state_tables.sql"),
+}];
+
+/// The state database over SQL. Cloning is cheap and shares the connection pool.
+#[derive(Clone, Debug)]
+pub struct StateDb {
+    db: Database,
+}
+
+impl StateDb {
+    /// Opens the database at `url` (`sqlite:PATH` or `postgres://…`) and brings its schema up
+    /// to date. A SQLite file (and its directory) is created when missing.
+    pub async fn connect(url: &str) -> Result<StateDb> {
+        let db = Database::connect(url, "state database", MIGRATIONS).await?;
+        Ok(StateDb { db })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.db.backend()
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &sqlx::AnyPool {
+        self.db.pool()
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.db.close().await
+    }
+}

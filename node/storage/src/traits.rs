@@ -1,0 +1,127 @@
+//! The seams the node's services see: [`BlockReader`] for the JSON-RPC server and whatever
+//! else only reads, [`BlockWriter`] for the sequencer and the synchronizer.
+//!
+//! The methods return `impl Future + Send` rather than going through `async-trait`: no box and
+//! no allocation per call, no macro, and the `Send` bound is written where callers (tokio
+//! tasks) need it. The price is that the traits are not object safe; the node picks its
+//! implementation once, at start-up, and passes it as a generic parameter, so it needs no
+//! `dyn BlockReader`.
+
+use std::future::Future;
+
+use alloy_primitives::B256;
+
+use crate::error::Result;
+use crate::types::{
+    Batch, BatchClose, Block, L1Block, LatestBatchNumbers, LogFilter, NewBatch, NewBlock,
+    OpenBatchProgress, StoredLog, StoredReceipt, StoredTransaction,
+};
+
+/// Reads the L2 chain, the batches, the L1 blocks and the checkpoints.
+pub trait BlockReader: Send + Sync {
+    /// The block with this number.
+    fn block_by_number(&self, number: u64) -> impl Future<Output = Result<Option<Block>>> + Send;
+
+    /// The block with this hash.
+    fn block_by_hash(&self, hash: B256) -> impl Future<Output = Result<Option<Block>>> + Send;
+
+    /// The number of the last stored block; `None` when no block is stored.
+    fn latest_block_number(&self) -> impl Future<Output = Result<Option<u64>>> + Send;
+
+    /// The transactions of a block, in order; empty when the block is not stored.
+    fn block_transactions(
+        &self,
+        number: u64,
+    ) -> impl Future<Output = Result<Vec<StoredTransaction>>> + Send;
+
+    /// A transaction by its Ethereum hash, with its block and position.
+    fn transaction_by_hash(
+        &self,
+        hash: B256,
+    ) -> impl Future<Output = Result<Option<StoredTransaction>>> + Send;
+
+    /// A transaction by Polygon's L2 transaction hash.
+    fn transaction_by_l2_hash(
+        &self,
+        l2_hash: B256,
+    ) -> impl Future<Output = Result<Option<StoredTransaction>>> + Send;
+
+    /// The receipt of a transaction, with its logs in order.
+    fn receipt(&self, tx_hash: B256) -> impl Future<Output = Result<Option<StoredReceipt>>> + Send;
+
+    /// The logs that match a filter, by block and then log index.
+    fn logs(&self, filter: &LogFilter) -> impl Future<Output = Result<Vec<StoredLog>>> + Send;
+
+    /// The batch with this number.
+    fn batch(&self, number: u64) -> impl Future<Output = Result<Option<Batch>>> + Send;
+
+    /// The numbers of the blocks of a batch, in order.
+    fn batch_block_numbers(&self, batch: u64) -> impl Future<Output = Result<Vec<u64>>> + Send;
+
+    /// The last batch of each stage of the lifecycle.
+    fn latest_batch_numbers(&self) -> impl Future<Output = Result<LatestBatchNumbers>> + Send;
+
+    /// The L1 block with this number.
+    fn l1_block(&self, number: u64) -> impl Future<Output = Result<Option<L1Block>>> + Send;
+
+    /// The last stored L1 block.
+    fn latest_l1_block(&self) -> impl Future<Output = Result<Option<L1Block>>> + Send;
+
+    /// A checkpoint's value; `None` when it was never set.
+    fn checkpoint(&self, name: &str) -> impl Future<Output = Result<Option<u64>>> + Send;
+}
+
+/// Writes the L2 chain, the batches, the L1 blocks and the checkpoints. Every method is one
+/// database transaction: a refused or interrupted call leaves nothing of itself behind.
+pub trait BlockWriter: Send + Sync {
+    /// Stores a block with its transactions, receipts and logs, and returns its hash.
+    ///
+    /// Refused, with nothing stored, when the number is stored already
+    /// ([`crate::StorageError::BlockExists`]), when it does not follow the last stored block
+    /// (`BlockNotNext`, `ParentMismatch`), when its batch is not open (`BlockBatchNotOpen`), when a
+    /// transaction is stored already (`DuplicateTransaction`) or when the block contradicts
+    /// itself (`InvalidBlock`). The first block stored may have any number.
+    fn write_block(&self, block: &NewBlock) -> impl Future<Output = Result<B256>> + Send;
+
+    /// Opens a batch: the first one stored may have any number, then each must follow the
+    /// last, which must be closed.
+    fn open_batch(&self, batch: &NewBatch) -> impl Future<Output = Result<()>> + Send;
+
+    /// Saves the sequencer's progress on an open batch.
+    fn update_open_batch(
+        &self,
+        progress: &OpenBatchProgress,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Closes an open batch with its final data and roots.
+    fn close_batch(
+        &self,
+        number: u64,
+        close: &BatchClose,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Marks a closed batch as sequenced on L1 by `tx_hash`. The batch before it, when stored,
+    /// must be virtual or verified already.
+    fn set_batch_virtual(
+        &self,
+        number: u64,
+        tx_hash: B256,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Marks a virtual batch as verified on L1 by `tx_hash`. The batch before it, when stored,
+    /// must be verified already.
+    fn set_batch_verified(
+        &self,
+        number: u64,
+        tx_hash: B256,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores an L1 block, replacing a stored block of the same number.
+    fn write_l1_block(&self, block: &L1Block) -> impl Future<Output = Result<()>> + Send;
+
+    /// Removes the L1 blocks from `number` on (an L1 reorg); returns how many were removed.
+    fn remove_l1_blocks_from(&self, number: u64) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Sets a checkpoint.
+    fn set_checkpoint(&self, name: &str, value: u64) -> impl Future<Output = Result<()>> + Send;
+}

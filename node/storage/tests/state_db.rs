@@ -1,0 +1,1028 @@
+//! The state database, every scenario on SQLite (a file in a temporary directory) and on a
+//! throwaway PostgreSQL cluster (skipped with a printed reason where PostgreSQL is not
+//! installed; `ZKNODE_REQUIRE_POSTGRES=1` makes that a failure).
+
+use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
+use zknode_sqldb::harness::PgCluster;
+use zknode_storage::{
+    Backend, BatchClose, BatchStatus, BlockReader, BlockWriter, L1Block, LatestBatchNumbers,
+    LogFilter, NewBatch, NewBlock, NewLog, NewReceipt, NewTransaction, OpenBatchProgress, StateDb,
+    StorageError,
+};
+
+/// A database for one test, deleted (or its cluster stopped) on drop.
+struct TestDb {
+    db: StateDb,
+    url: String,
+    _guard: Guard,
+}
+
+enum Guard {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres(#[allow(dead_code)] PgCluster),
+}
+
+impl TestDb {
+    async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory that does not exist yet: connect creates it and the file.
+        let url = zknode_storage::sqlite_url(&dir.path().join("data").join("state.db"));
+        let db = StateDb::connect(&url).await.unwrap();
+        assert_eq!(db.backend(), Backend::Sqlite);
+        TestDb {
+            db,
+            url,
+            _guard: Guard::Sqlite(dir),
+        }
+    }
+
+    async fn postgres() -> Option<TestDb> {
+        let cluster = tokio::task::spawn_blocking(PgCluster::start)
+            .await
+            .unwrap()?;
+        let url = cluster.url();
+        let db = StateDb::connect(&url).await.unwrap();
+        assert_eq!(db.backend(), Backend::Postgres);
+        Some(TestDb {
+            db,
+            url,
+            _guard: Guard::Postgres(cluster),
+        })
+    }
+}
+
+/// Each scenario as two tests: `sqlite::NAME` and `postgres::NAME`.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let t = super::TestDb::sqlite().await;
+                    super::$name(&t).await;
+                    t.db.close().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(t) = super::TestDb::postgres().await else { return };
+                    super::$name(&t).await;
+                    t.db.close().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    blocks_round_trip_with_transactions_receipts_and_logs,
+    logs_filter_by_range_address_and_topics,
+    a_refused_block_changes_nothing,
+    concurrent_writers_store_one_block,
+    batch_lifecycle_and_wrong_transitions,
+    reopened_database_keeps_everything,
+    corrupt_rows_are_typed_errors,
+    numbers_out_of_range_are_refused,
+    l1_blocks_and_checkpoints,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks
+// ---------------------------------------------------------------------------------------------
+
+fn h(byte: u8) -> B256 {
+    B256::repeat_byte(byte)
+}
+
+fn addr(byte: u8) -> Address {
+    Address::repeat_byte(byte)
+}
+
+fn log(address: u8, topics: &[u8], data: &[u8]) -> NewLog {
+    NewLog {
+        address: addr(address),
+        topics: topics.iter().map(|&t| h(t)).collect(),
+        data: Bytes::copy_from_slice(data),
+    }
+}
+
+/// A transaction whose raw bytes are unique to `seed`: legacy (an RLP list) for type 0, else
+/// the type byte and a list. Gas and cumulative gas are set by [`block`].
+fn tx(seed: u16, tx_type: u8, logs: Vec<NewLog>) -> NewTransaction {
+    let [a, b] = seed.to_be_bytes();
+    let mut raw = Vec::new();
+    if tx_type != 0 {
+        raw.push(tx_type);
+    }
+    raw.extend_from_slice(&[0xc3, 0x82, a, b]);
+    NewTransaction {
+        hash: keccak256(&raw),
+        l2_hash: keccak256([&raw[..], b"l2"].concat()),
+        raw: raw.into(),
+        sender: addr(0x50 + (seed % 8) as u8),
+        tx_type,
+        effective_percentage: (seed % 256) as u8,
+        receipt: NewReceipt {
+            success: !seed.is_multiple_of(3),
+            cumulative_gas_used: 0,
+            gas_used: 21_000 + u64::from(seed),
+            effective_gas_price: U256::from(1_000_000_000u64 + u64::from(seed)),
+            contract_address: seed.is_multiple_of(4).then(|| addr(0xc0)),
+            logs,
+        },
+    }
+}
+
+/// Block `number` of batch `batch` after `parent`, its receipts' cumulative gas filled in.
+fn block(number: u64, parent: B256, batch: u64, mut txs: Vec<NewTransaction>) -> NewBlock {
+    let mut cumulative = 0;
+    for t in &mut txs {
+        cumulative += t.receipt.gas_used;
+        t.receipt.cumulative_gas_used = cumulative;
+    }
+    NewBlock {
+        number,
+        parent_hash: parent,
+        batch_number: batch,
+        timestamp: 1_700_000_000 + number * 3,
+        coinbase: addr(0xcb),
+        state_root: h(number as u8 ^ 0x5a),
+        global_exit_root: if number.is_multiple_of(2) {
+            B256::ZERO
+        } else {
+            h(0xee)
+        },
+        block_info_root: h(number as u8 ^ 0xb1),
+        gas_limit: 1 << 50,
+        base_fee: number * 7,
+        transactions: txs,
+    }
+}
+
+fn new_batch(number: u64) -> NewBatch {
+    NewBatch {
+        number,
+        coinbase: addr(0xcb),
+        timestamp: 1_700_000_000 + number,
+        global_exit_root: h(0xe0),
+        state_root: h(0x10),
+        local_exit_root: h(0x20),
+    }
+}
+
+fn close(number: u64) -> BatchClose {
+    BatchClose {
+        closing_reason: "Max transactions".to_string(),
+        state_root: h(0x30 + number as u8),
+        local_exit_root: h(0x40),
+        acc_input_hash: h(0x60 + number as u8),
+        l2_data: Bytes::from(vec![0x0b, number as u8, 1, 2, 3]),
+    }
+}
+
+/// Opens batch 0 and writes three blocks into it: block 0 empty, block 1 with two legacy
+/// transactions (logs with 0–3 topics), block 2 with a typed transaction whose log has four
+/// topics and one with none. Returns the blocks and their hashes.
+async fn three_blocks(db: &StateDb) -> Vec<(NewBlock, B256)> {
+    db.open_batch(&new_batch(0)).await.unwrap();
+    let mut out = Vec::new();
+    let b0 = block(0, B256::ZERO, 0, vec![]);
+    let h0 = db.write_block(&b0).await.unwrap();
+    out.push((b0, h0));
+    let b1 = block(
+        1,
+        h0,
+        0,
+        vec![
+            tx(1, 0, vec![log(0xa1, &[0x01], b"one"), log(0xa2, &[], b"")]),
+            tx(2, 0, vec![log(0xa1, &[0x02, 0x03, 0x04], &[0xff; 40])]),
+        ],
+    );
+    let h1 = db.write_block(&b1).await.unwrap();
+    out.push((b1, h1));
+    let b2 = block(
+        2,
+        h1,
+        0,
+        vec![
+            tx(3, 2, vec![log(0xa2, &[0x01, 0x02, 0x03, 0x04], b"four")]),
+            tx(4, 0, vec![]),
+        ],
+    );
+    let h2 = db.write_block(&b2).await.unwrap();
+    out.push((b2, h2));
+    out
+}
+
+async fn count(db: &StateDb, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+}
+
+async fn counts(db: &StateDb) -> [i64; 5] {
+    [
+        count(db, "batches").await,
+        count(db, "l2_blocks").await,
+        count(db, "transactions").await,
+        count(db, "receipts").await,
+        count(db, "logs").await,
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------------------------
+
+async fn blocks_round_trip_with_transactions_receipts_and_logs(t: &TestDb) {
+    let db = &t.db;
+    assert_eq!(db.latest_block_number().await.unwrap(), None);
+    let blocks = three_blocks(db).await;
+    assert_eq!(db.latest_block_number().await.unwrap(), Some(2));
+    assert_eq!(counts(db).await, [1, 3, 4, 4, 4]);
+
+    for (new, hash) in &blocks {
+        let header = new.header();
+        assert_eq!(*hash, header.hash());
+        let stored = db.block_by_number(new.number).await.unwrap().unwrap();
+        assert_eq!(stored.hash, *hash);
+        assert_eq!(stored.header, header);
+        assert_eq!(stored.batch_number, 0);
+        assert_eq!(stored.global_exit_root, new.global_exit_root);
+        assert_eq!(db.block_by_hash(*hash).await.unwrap().unwrap(), stored);
+
+        let txs = db.block_transactions(new.number).await.unwrap();
+        assert_eq!(txs.len(), new.transactions.len());
+        let mut log_index = 0;
+        for (i, (got, want)) in txs.iter().zip(&new.transactions).enumerate() {
+            assert_eq!(got.hash, want.hash);
+            assert_eq!(got.l2_hash, want.l2_hash);
+            assert_eq!(got.raw, want.raw);
+            assert_eq!(got.sender, want.sender);
+            assert_eq!(got.tx_type, want.tx_type);
+            assert_eq!(got.effective_percentage, want.effective_percentage);
+            assert_eq!((got.block_number, got.block_hash), (new.number, *hash));
+            assert_eq!(got.tx_index, i as u64);
+            assert_eq!(
+                db.transaction_by_hash(want.hash).await.unwrap().as_ref(),
+                Some(got)
+            );
+            assert_eq!(
+                db.transaction_by_l2_hash(want.l2_hash)
+                    .await
+                    .unwrap()
+                    .as_ref(),
+                Some(got)
+            );
+
+            let r = db.receipt(want.hash).await.unwrap().unwrap();
+            let w = &want.receipt;
+            assert_eq!(
+                (r.tx_hash, r.block_number, r.block_hash),
+                (want.hash, new.number, *hash)
+            );
+            assert_eq!((r.tx_index, r.tx_type), (i as u64, want.tx_type));
+            assert_eq!(r.success, w.success);
+            assert_eq!(r.cumulative_gas_used, w.cumulative_gas_used);
+            assert_eq!(r.gas_used, w.gas_used);
+            assert_eq!(r.effective_gas_price, w.effective_gas_price);
+            assert_eq!(r.contract_address, w.contract_address);
+            assert_eq!(r.logs.len(), w.logs.len());
+            for (gl, wl) in r.logs.iter().zip(&w.logs) {
+                assert_eq!(gl.log_index, log_index);
+                log_index += 1;
+                assert_eq!((gl.block_number, gl.block_hash), (new.number, *hash));
+                assert_eq!((gl.tx_hash, gl.tx_index), (want.hash, i as u64));
+                assert_eq!(gl.address, wl.address);
+                assert_eq!(gl.topics, wl.topics);
+                assert_eq!(gl.data, wl.data);
+            }
+        }
+    }
+    // The chain links up and the header's gas used is the last cumulative figure.
+    let b2 = db.block_by_number(2).await.unwrap().unwrap();
+    assert_eq!(b2.header.parent_hash, blocks[1].1);
+    assert_eq!(b2.header.gas_used, 21_003 + 21_004);
+    assert_eq!(db.batch_block_numbers(0).await.unwrap(), vec![0, 1, 2]);
+    assert!(db.batch_block_numbers(1).await.unwrap().is_empty());
+
+    // Absent things are None or empty.
+    assert_eq!(db.block_by_number(3).await.unwrap(), None);
+    assert_eq!(db.block_by_hash(h(0x99)).await.unwrap(), None);
+    assert!(db.block_transactions(3).await.unwrap().is_empty());
+    assert_eq!(db.transaction_by_hash(h(0x99)).await.unwrap(), None);
+    assert_eq!(db.transaction_by_l2_hash(h(0x99)).await.unwrap(), None);
+    assert_eq!(db.receipt(h(0x99)).await.unwrap(), None);
+}
+
+async fn logs_filter_by_range_address_and_topics(t: &TestDb) {
+    let db = &t.db;
+    three_blocks(db).await;
+    // (block, log index) of the matches.
+    let find = |filter: LogFilter| async move {
+        db.logs(&filter)
+            .await
+            .unwrap()
+            .iter()
+            .map(|l| (l.block_number, l.log_index))
+            .collect::<Vec<_>>()
+    };
+    let all = LogFilter {
+        from_block: 0,
+        to_block: 10,
+        ..LogFilter::default()
+    };
+    assert_eq!(
+        find(all.clone()).await,
+        vec![(1, 0), (1, 1), (1, 2), (2, 0)]
+    );
+    // Ranges.
+    let range = |from, to| LogFilter {
+        from_block: from,
+        to_block: to,
+        ..LogFilter::default()
+    };
+    assert_eq!(find(range(2, 2)).await, vec![(2, 0)]);
+    assert_eq!(find(range(0, 1)).await, vec![(1, 0), (1, 1), (1, 2)]);
+    assert_eq!(find(range(0, 0)).await, vec![]);
+    assert_eq!(find(range(2, 1)).await, vec![]);
+    // Addresses: an OR-list.
+    let by_address = |a: &[u8]| LogFilter {
+        addresses: a.iter().map(|&b| addr(b)).collect(),
+        ..all.clone()
+    };
+    assert_eq!(find(by_address(&[0xa1])).await, vec![(1, 0), (1, 2)]);
+    assert_eq!(find(by_address(&[0xa2])).await, vec![(1, 1), (2, 0)]);
+    assert_eq!(find(by_address(&[0xa1, 0xa2])).await.len(), 4);
+    assert_eq!(find(by_address(&[0xa3])).await, vec![]);
+    // Topics: position by position, each an OR-list; an empty list matches anything, even no
+    // topic at all.
+    let by_topics = |topics: [&[u8]; 4]| LogFilter {
+        topics: topics.map(|ts| ts.iter().map(|&b| h(b)).collect()),
+        ..all.clone()
+    };
+    assert_eq!(
+        find(by_topics([&[0x01], &[], &[], &[]])).await,
+        vec![(1, 0), (2, 0)]
+    );
+    assert_eq!(
+        find(by_topics([&[0x01, 0x02], &[], &[], &[]])).await,
+        vec![(1, 0), (1, 2), (2, 0)]
+    );
+    assert_eq!(
+        find(by_topics([&[], &[0x02, 0x03], &[], &[]])).await,
+        vec![(1, 2), (2, 0)]
+    );
+    assert_eq!(
+        find(by_topics([&[], &[], &[], &[0x04]])).await,
+        vec![(2, 0)]
+    );
+    // A log with fewer topics than the position does not match.
+    assert_eq!(
+        find(by_topics([&[], &[], &[0x04], &[]])).await,
+        vec![(1, 2)]
+    );
+    assert_eq!(
+        find(by_topics([&[0x02], &[0x03], &[0x04], &[0x05]])).await,
+        vec![]
+    );
+    // Address and topics together, within a range.
+    let both = LogFilter {
+        from_block: 2,
+        to_block: 2,
+        addresses: vec![addr(0xa2), addr(0xa1)],
+        topics: [vec![h(0x01)], vec![], vec![h(0x03)], vec![]],
+    };
+    assert_eq!(find(both).await, vec![(2, 0)]);
+    // What a match carries.
+    let logs = db.logs(&by_topics([&[], &[], &[], &[0x04]])).await.unwrap();
+    let l = &logs[0];
+    assert_eq!(l.address, addr(0xa2));
+    assert_eq!(l.topics, vec![h(1), h(2), h(3), h(4)]);
+    assert_eq!(l.data, Bytes::from_static(b"four"));
+    assert_eq!(l.tx_index, 0);
+    assert_eq!(
+        l.block_hash,
+        db.block_by_number(2).await.unwrap().unwrap().hash
+    );
+}
+
+async fn a_refused_block_changes_nothing(t: &TestDb) {
+    let db = &t.db;
+    let blocks = three_blocks(db).await;
+    let before = counts(db).await;
+    let (b1, h1) = &blocks[1];
+    let h2 = blocks[2].1;
+
+    // The same number again, as it was or changed.
+    assert!(matches!(
+        db.write_block(b1).await,
+        Err(StorageError::BlockExists(1))
+    ));
+    let mut changed = b1.clone();
+    changed.transactions = vec![tx(100, 0, vec![])];
+    changed.transactions[0].receipt.cumulative_gas_used = 21_100;
+    assert!(matches!(
+        db.write_block(&changed).await,
+        Err(StorageError::BlockExists(1))
+    ));
+    assert_eq!(db.block_by_number(1).await.unwrap().unwrap().hash, *h1);
+
+    // Not the next number, or not the last block's child.
+    let gap = block(4, h2, 0, vec![]);
+    assert!(matches!(
+        db.write_block(&gap).await,
+        Err(StorageError::BlockNotNext {
+            number: 4,
+            expected: 3
+        })
+    ));
+    let orphan = block(3, h(0x77), 0, vec![]);
+    assert!(matches!(
+        db.write_block(&orphan).await,
+        Err(StorageError::ParentMismatch { number: 3, expected, .. }) if expected == h2
+    ));
+
+    // A transaction that is already stored, behind a new one: neither the block nor the new
+    // transaction, its receipt or its log is kept.
+    let dup = block(
+        3,
+        h2,
+        0,
+        vec![tx(5, 0, vec![log(0xa5, &[0x05], b"")]), tx(2, 0, vec![])],
+    );
+    let dup_hash = dup.transactions[1].hash;
+    assert!(matches!(
+        db.write_block(&dup).await,
+        Err(StorageError::DuplicateTransaction { block: 3, hash }) if hash == dup_hash
+    ));
+    assert_eq!(db.block_by_number(3).await.unwrap(), None);
+    assert_eq!(
+        db.transaction_by_hash(dup.transactions[0].hash)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // A block that contradicts itself.
+    let mut bad_gas = block(3, h2, 0, vec![tx(6, 0, vec![])]);
+    bad_gas.transactions[0].receipt.cumulative_gas_used += 1;
+    let mut bad_hash = block(3, h2, 0, vec![tx(7, 0, vec![])]);
+    bad_hash.transactions[0].hash = h(0x01);
+    let mut bad_type = block(3, h2, 0, vec![tx(8, 2, vec![])]);
+    bad_type.transactions[0].tx_type = 1;
+    let too_many_topics = block(
+        3,
+        h2,
+        0,
+        vec![tx(9, 0, vec![log(1, &[1, 2, 3, 4, 5], b"")])],
+    );
+    let mut over_limit = block(3, h2, 0, vec![tx(10, 0, vec![])]);
+    over_limit.gas_limit = 21_000;
+    for bad in [bad_gas, bad_hash, bad_type, too_many_topics, over_limit] {
+        let err = db.write_block(&bad).await.unwrap_err();
+        assert!(
+            matches!(err, StorageError::InvalidBlock { number: 3, .. }),
+            "{err}"
+        );
+    }
+
+    // A block for a batch that is not open.
+    db.close_batch(0, &close(0)).await.unwrap();
+    let late = block(3, h2, 0, vec![]);
+    assert!(matches!(
+        db.write_block(&late).await,
+        Err(StorageError::BlockBatchNotOpen {
+            block: 3,
+            batch: 0,
+            status: Some(BatchStatus::Closed)
+        })
+    ));
+    let unknown = block(3, h2, 9, vec![]);
+    assert!(matches!(
+        db.write_block(&unknown).await,
+        Err(StorageError::BlockBatchNotOpen {
+            batch: 9,
+            status: None,
+            ..
+        })
+    ));
+
+    assert_eq!(counts(db).await, before);
+    assert_eq!(db.latest_block_number().await.unwrap(), Some(2));
+    // The chain goes on in the next batch.
+    db.open_batch(&new_batch(1)).await.unwrap();
+    db.write_block(&block(3, h2, 1, vec![tx(5, 0, vec![])]))
+        .await
+        .unwrap();
+    assert_eq!(db.batch_block_numbers(1).await.unwrap(), vec![3]);
+}
+
+async fn concurrent_writers_store_one_block(t: &TestDb) {
+    let blocks = three_blocks(&t.db).await;
+    let parent = blocks[2].1;
+    // Two handles with their own connections (as two processes) race for block 3 with
+    // different contents, and a third closes the batch meanwhile.
+    let a = StateDb::connect(&t.url).await.unwrap();
+    let b = StateDb::connect(&t.url).await.unwrap();
+    let block_a = block(3, parent, 0, vec![tx(30, 0, vec![log(0xa3, &[3], b"a")])]);
+    let block_b = block(3, parent, 0, vec![tx(31, 2, vec![]), tx(32, 0, vec![])]);
+    let (ra, rb) = tokio::join!(
+        tokio::spawn({
+            let a = a.clone();
+            async move { a.write_block(&block_a).await }
+        }),
+        tokio::spawn({
+            let b = b.clone();
+            async move { b.write_block(&block_b).await }
+        }),
+    );
+    let results = [ra.unwrap(), rb.unwrap()];
+    let stored: Vec<&B256> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(stored.len(), 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .any(|r| matches!(r, Err(StorageError::BlockExists(3)))),
+        "{results:?}"
+    );
+    let winner = t.db.block_by_number(3).await.unwrap().unwrap();
+    assert_eq!(&winner.hash, stored[0]);
+    // Only the winner's transactions are stored.
+    assert_eq!(
+        count(&t.db, "transactions").await,
+        4 + winner_txs(&t.db).await
+    );
+
+    // A block and the closing of its batch: either the block is in the batch and the batch
+    // closed after it, or the batch closed first and the block was refused.
+    let next = block(4, winner.hash, 0, vec![]);
+    let (rw, rc) = tokio::join!(
+        tokio::spawn({
+            let a = a.clone();
+            async move { a.write_block(&next).await }
+        }),
+        tokio::spawn({
+            let b = b.clone();
+            async move { b.close_batch(0, &close(0)).await }
+        }),
+    );
+    rc.unwrap().unwrap();
+    match rw.unwrap() {
+        Ok(_) => assert_eq!(
+            t.db.batch_block_numbers(0).await.unwrap(),
+            vec![0, 1, 2, 3, 4]
+        ),
+        Err(StorageError::BlockBatchNotOpen {
+            block: 4, batch: 0, ..
+        }) => {
+            assert_eq!(t.db.latest_block_number().await.unwrap(), Some(3))
+        }
+        Err(e) => panic!("unexpected {e}"),
+    }
+    a.close().await;
+    b.close().await;
+}
+
+async fn winner_txs(db: &StateDb) -> i64 {
+    db.block_transactions(3).await.unwrap().len() as i64
+}
+
+async fn batch_lifecycle_and_wrong_transitions(t: &TestDb) {
+    let db = &t.db;
+    let none = LatestBatchNumbers::default();
+    assert_eq!(db.latest_batch_numbers().await.unwrap(), none);
+    assert_eq!(db.batch(0).await.unwrap(), None);
+
+    // A first batch may have any number; then each follows the last, once it is closed.
+    db.open_batch(&new_batch(5)).await.unwrap();
+    let open = db.batch(5).await.unwrap().unwrap();
+    assert_eq!(open.status, BatchStatus::Open);
+    assert_eq!((open.coinbase, open.timestamp), (addr(0xcb), 1_700_000_005));
+    assert_eq!((open.state_root, open.local_exit_root), (h(0x10), h(0x20)));
+    assert_eq!(open.global_exit_root, h(0xe0));
+    assert!(open.l2_data.is_empty());
+    assert_eq!(open.resources, None);
+    assert_eq!(open.acc_input_hash, None);
+    assert_eq!(open.closing_reason, None);
+    assert_eq!((open.virtual_tx_hash, open.verified_tx_hash), (None, None));
+    assert!(matches!(
+        db.open_batch(&new_batch(6)).await,
+        Err(StorageError::PreviousBatchOpen { number: 6, open: 5 })
+    ));
+    assert!(matches!(
+        db.open_batch(&new_batch(5)).await,
+        Err(StorageError::BatchExists(5))
+    ));
+    assert!(matches!(
+        db.open_batch(&new_batch(4)).await,
+        Err(StorageError::BatchNotNext {
+            number: 4,
+            expected: 6
+        })
+    ));
+    assert_eq!(
+        db.latest_batch_numbers().await.unwrap(),
+        LatestBatchNumbers {
+            last: Some(5),
+            ..none
+        }
+    );
+
+    // The sequencer's progress on the open batch.
+    let progress = OpenBatchProgress {
+        number: 5,
+        state_root: h(0x11),
+        local_exit_root: h(0x21),
+        l2_data: Bytes::from_static(&[0x0b, 0, 0, 0, 3, 0, 0, 0, 1]),
+        resources: Some(r#"{"steps":1200}"#.to_string()),
+    };
+    db.update_open_batch(&progress).await.unwrap();
+    let saved = db.batch(5).await.unwrap().unwrap();
+    assert_eq!(
+        (saved.state_root, saved.local_exit_root),
+        (h(0x11), h(0x21))
+    );
+    assert_eq!(saved.l2_data, progress.l2_data);
+    assert_eq!(saved.resources, progress.resources);
+
+    // Wrong moves from open.
+    let wrong = |r: Result<(), StorageError>, from: Option<BatchStatus>, to: BatchStatus| match r {
+        Err(StorageError::BatchTransition { from: f, to: t, .. }) => {
+            assert_eq!((f, t), (from, to))
+        }
+        other => panic!("expected a refused transition to {to}, got {other:?}"),
+    };
+    wrong(
+        db.set_batch_virtual(5, h(0xa0)).await,
+        Some(BatchStatus::Open),
+        BatchStatus::Virtual,
+    );
+    wrong(
+        db.set_batch_verified(5, h(0xa0)).await,
+        Some(BatchStatus::Open),
+        BatchStatus::Verified,
+    );
+    wrong(
+        db.close_batch(7, &close(7)).await,
+        None,
+        BatchStatus::Closed,
+    );
+    let mut no_reason = close(5);
+    no_reason.closing_reason.clear();
+    assert!(matches!(
+        db.close_batch(5, &no_reason).await,
+        Err(StorageError::EmptyClosingReason(5))
+    ));
+
+    // open → closed.
+    db.close_batch(5, &close(5)).await.unwrap();
+    let closed = db.batch(5).await.unwrap().unwrap();
+    assert_eq!(closed.status, BatchStatus::Closed);
+    assert_eq!(closed.closing_reason.as_deref(), Some("Max transactions"));
+    assert_eq!(closed.acc_input_hash, Some(h(0x65)));
+    assert_eq!(
+        (closed.state_root, closed.local_exit_root),
+        (h(0x35), h(0x40))
+    );
+    assert_eq!(closed.l2_data, close(5).l2_data);
+    assert_eq!(closed.resources, progress.resources);
+    wrong(
+        db.close_batch(5, &close(5)).await,
+        Some(BatchStatus::Closed),
+        BatchStatus::Closed,
+    );
+    wrong(
+        db.set_batch_verified(5, h(0xa0)).await,
+        Some(BatchStatus::Closed),
+        BatchStatus::Verified,
+    );
+    assert!(matches!(
+        db.update_open_batch(&progress).await,
+        Err(StorageError::BatchNotOpen {
+            batch: 5,
+            status: Some(BatchStatus::Closed)
+        })
+    ));
+
+    // Batches 6 and 7, closed.
+    for n in [6, 7] {
+        db.open_batch(&new_batch(n)).await.unwrap();
+        db.close_batch(n, &close(n)).await.unwrap();
+    }
+    db.open_batch(&new_batch(8)).await.unwrap();
+    assert_eq!(
+        db.latest_batch_numbers().await.unwrap(),
+        LatestBatchNumbers {
+            last: Some(8),
+            closed: Some(7),
+            ..none
+        }
+    );
+
+    // closed → virtual, in order.
+    match db.set_batch_virtual(6, h(0xa6)).await {
+        Err(StorageError::BatchOutOfOrder {
+            batch: 6,
+            to: BatchStatus::Virtual,
+            previous,
+        }) => {
+            assert_eq!(previous, BatchStatus::Closed)
+        }
+        other => panic!("expected out of order, got {other:?}"),
+    }
+    db.set_batch_virtual(5, h(0xa5)).await.unwrap();
+    db.set_batch_virtual(6, h(0xa6)).await.unwrap();
+    wrong(
+        db.set_batch_virtual(6, h(0xa6)).await,
+        Some(BatchStatus::Virtual),
+        BatchStatus::Virtual,
+    );
+    assert_eq!(
+        db.batch(6).await.unwrap().unwrap().virtual_tx_hash,
+        Some(h(0xa6))
+    );
+    assert_eq!(
+        db.batch(6).await.unwrap().unwrap().status,
+        BatchStatus::Virtual
+    );
+
+    // virtual → verified, in order.
+    assert!(matches!(
+        db.set_batch_verified(6, h(0xb6)).await,
+        Err(StorageError::BatchOutOfOrder {
+            batch: 6,
+            to: BatchStatus::Verified,
+            previous: BatchStatus::Virtual
+        })
+    ));
+    db.set_batch_verified(5, h(0xb5)).await.unwrap();
+    wrong(
+        db.set_batch_verified(5, h(0xb5)).await,
+        Some(BatchStatus::Verified),
+        BatchStatus::Verified,
+    );
+    wrong(
+        db.set_batch_virtual(5, h(0xb5)).await,
+        Some(BatchStatus::Verified),
+        BatchStatus::Virtual,
+    );
+    wrong(
+        db.close_batch(5, &close(5)).await,
+        Some(BatchStatus::Verified),
+        BatchStatus::Closed,
+    );
+    let verified = db.batch(5).await.unwrap().unwrap();
+    assert_eq!(verified.status, BatchStatus::Verified);
+    assert_eq!(
+        (verified.virtual_tx_hash, verified.verified_tx_hash),
+        (Some(h(0xa5)), Some(h(0xb5)))
+    );
+    assert_eq!(verified.closing_reason.as_deref(), Some("Max transactions"));
+
+    assert_eq!(
+        db.latest_batch_numbers().await.unwrap(),
+        LatestBatchNumbers {
+            last: Some(8),
+            closed: Some(7),
+            virtualized: Some(6),
+            verified: Some(5),
+        }
+    );
+}
+
+async fn reopened_database_keeps_everything(t: &TestDb) {
+    let blocks = three_blocks(&t.db).await;
+    t.db.close_batch(0, &close(0)).await.unwrap();
+    t.db.set_batch_virtual(0, h(0xa0)).await.unwrap();
+    t.db.set_checkpoint("sync.l1", 1234).await.unwrap();
+    let l1 = L1Block {
+        number: 1234,
+        hash: h(0x12),
+        parent_hash: h(0x11),
+        timestamp: 1_700_000_000,
+    };
+    t.db.write_l1_block(&l1).await.unwrap();
+    let before = (
+        t.db.block_by_number(2).await.unwrap(),
+        t.db.block_transactions(1).await.unwrap(),
+        t.db.receipt(blocks[2].0.transactions[0].hash)
+            .await
+            .unwrap(),
+        t.db.batch(0).await.unwrap(),
+    );
+    t.db.close().await;
+
+    let db = StateDb::connect(&t.url).await.unwrap();
+    assert_eq!(db.latest_block_number().await.unwrap(), Some(2));
+    let after = (
+        db.block_by_number(2).await.unwrap(),
+        db.block_transactions(1).await.unwrap(),
+        db.receipt(blocks[2].0.transactions[0].hash).await.unwrap(),
+        db.batch(0).await.unwrap(),
+    );
+    assert_eq!(after, before);
+    assert!(after.0.is_some() && after.2.is_some());
+    assert_eq!(db.checkpoint("sync.l1").await.unwrap(), Some(1234));
+    assert_eq!(db.latest_l1_block().await.unwrap(), Some(l1));
+    // And the chain goes on from where it was.
+    db.open_batch(&new_batch(1)).await.unwrap();
+    db.write_block(&block(3, blocks[2].1, 1, vec![]))
+        .await
+        .unwrap();
+    db.close().await;
+}
+
+async fn corrupt_rows_are_typed_errors(t: &TestDb) {
+    let db = &t.db;
+    let blocks = three_blocks(db).await;
+    let tx_hash = blocks[1].0.transactions[0].hash;
+    let raw = |sql: &'static str, value: Vec<u8>, key: i64| async move {
+        sqlx::query(sql)
+            .bind(value)
+            .bind(key)
+            .execute(db.pool())
+            .await
+            .unwrap();
+    };
+    let corrupt = |r: Result<String, StorageError>, table: &str, what: &str| match r {
+        Err(StorageError::CorruptRow {
+            table: t, problem, ..
+        }) => {
+            assert_eq!(t, table);
+            assert!(problem.contains(what), "{problem}");
+        }
+        other => panic!("expected a corrupt {table} row, got {other:?}"),
+    };
+
+    // A 31-byte block hash.
+    raw(
+        "UPDATE l2_blocks SET hash = $1 WHERE number = $2",
+        vec![7; 31],
+        2,
+    )
+    .await;
+    corrupt(
+        db.block_by_number(2).await.map(|b| format!("{b:?}")),
+        "l2_blocks",
+        "31 bytes where 32 belong",
+    );
+    // Through the join, the transactions and logs of that block are corrupt too.
+    corrupt(
+        db.block_transactions(2).await.map(|b| format!("{b:?}")),
+        "transactions",
+        "column block_hash",
+    );
+    // A header that is not RLP, and one that does not hash to the stored hash.
+    raw(
+        "UPDATE l2_blocks SET header = $1 WHERE number = $2",
+        vec![0xf9, 0x01],
+        1,
+    )
+    .await;
+    corrupt(
+        db.block_by_number(1).await.map(|b| format!("{b:?}")),
+        "l2_blocks",
+        "column header",
+    );
+    let other_header = blocks[0].0.header().rlp();
+    raw(
+        "UPDATE l2_blocks SET header = $1 WHERE number = $2",
+        other_header,
+        1,
+    )
+    .await;
+    corrupt(
+        db.block_by_number(1).await.map(|b| format!("{b:?}")),
+        "l2_blocks",
+        "does not hash",
+    );
+    // A 19-byte sender.
+    sqlx::query("UPDATE transactions SET sender = $1 WHERE hash = $2")
+        .bind(vec![1u8; 19])
+        .bind(tx_hash.as_slice())
+        .execute(db.pool())
+        .await
+        .unwrap();
+    corrupt(
+        db.transaction_by_hash(tx_hash)
+            .await
+            .map(|b| format!("{b:?}")),
+        "transactions",
+        "column sender: 19 bytes",
+    );
+    // A 33-byte log topic.
+    raw(
+        "UPDATE logs SET topic0 = $1 WHERE block_number = 1 AND log_index = $2",
+        vec![1; 33],
+        0,
+    )
+    .await;
+    corrupt(
+        db.logs(&LogFilter {
+            from_block: 1,
+            to_block: 1,
+            ..LogFilter::default()
+        })
+        .await
+        .map(|b| format!("{b:?}")),
+        "logs",
+        "column topic0: 33 bytes",
+    );
+    // The database is still usable, and the healthy rows read.
+    assert!(db.block_by_number(0).await.unwrap().is_some());
+}
+
+async fn numbers_out_of_range_are_refused(t: &TestDb) {
+    let db = &t.db;
+    let big = 1u64 << 63;
+    let out_of_range = |r: Result<String, StorageError>, what: &str| match r {
+        Err(StorageError::OutOfRange { what: w, value }) => {
+            assert_eq!(w, what);
+            assert_eq!(value, big.to_string());
+        }
+        other => panic!("expected {what} out of range, got {other:?}"),
+    };
+    out_of_range(
+        db.block_by_number(big).await.map(|b| format!("{b:?}")),
+        "block number",
+    );
+    out_of_range(
+        db.batch(big).await.map(|b| format!("{b:?}")),
+        "batch number",
+    );
+    out_of_range(
+        db.open_batch(&new_batch(big))
+            .await
+            .map(|b| format!("{b:?}")),
+        "batch number",
+    );
+    out_of_range(
+        db.set_checkpoint("x", big).await.map(|b| format!("{b:?}")),
+        "checkpoint value",
+    );
+    out_of_range(
+        db.logs(&LogFilter {
+            from_block: 0,
+            to_block: big,
+            ..LogFilter::default()
+        })
+        .await
+        .map(|b| format!("{b:?}")),
+        "block number",
+    );
+    // 2^63 - 1 itself is fine.
+    db.set_checkpoint("x", big - 1).await.unwrap();
+    assert_eq!(db.checkpoint("x").await.unwrap(), Some(big - 1));
+
+    // A block whose gas price does not fit is refused whole.
+    db.open_batch(&new_batch(0)).await.unwrap();
+    let mut pricey = block(0, B256::ZERO, 0, vec![tx(1, 0, vec![])]);
+    pricey.transactions[0].receipt.effective_gas_price = U256::from(big);
+    out_of_range(
+        db.write_block(&pricey).await.map(|b| format!("{b:?}")),
+        "effective gas price",
+    );
+    let mut late = block(0, B256::ZERO, 0, vec![]);
+    late.timestamp = big;
+    out_of_range(
+        db.write_block(&late).await.map(|b| format!("{b:?}")),
+        "block timestamp",
+    );
+    assert_eq!(counts(db).await, [1, 0, 0, 0, 0]);
+}
+
+async fn l1_blocks_and_checkpoints(t: &TestDb) {
+    let db = &t.db;
+    assert_eq!(db.latest_l1_block().await.unwrap(), None);
+    assert_eq!(db.checkpoint("sync.l1").await.unwrap(), None);
+    let l1 = |number: u64, tag: u8| L1Block {
+        number,
+        hash: h(tag),
+        parent_hash: h(tag.wrapping_sub(1)),
+        timestamp: 1_700_000_000 + number * 12,
+    };
+    for n in 100..105 {
+        db.write_l1_block(&l1(n, n as u8)).await.unwrap();
+    }
+    assert_eq!(db.l1_block(102).await.unwrap(), Some(l1(102, 102)));
+    assert_eq!(db.latest_l1_block().await.unwrap(), Some(l1(104, 104)));
+    // A reorg: blocks from 103 on go, and 103 comes back with another hash.
+    assert_eq!(db.remove_l1_blocks_from(103).await.unwrap(), 2);
+    assert_eq!(db.latest_l1_block().await.unwrap(), Some(l1(102, 102)));
+    db.write_l1_block(&l1(103, 0xf3)).await.unwrap();
+    db.write_l1_block(&l1(103, 0xf4)).await.unwrap();
+    assert_eq!(db.l1_block(103).await.unwrap(), Some(l1(103, 0xf4)));
+    assert_eq!(db.remove_l1_blocks_from(200).await.unwrap(), 0);
+
+    db.set_checkpoint("sync.l1", 102).await.unwrap();
+    db.set_checkpoint("sync.l1", 103).await.unwrap();
+    db.set_checkpoint("sync.trusted", 7).await.unwrap();
+    assert_eq!(db.checkpoint("sync.l1").await.unwrap(), Some(103));
+    assert_eq!(db.checkpoint("sync.trusted").await.unwrap(), Some(7));
+    assert_eq!(count(db, "sync_checkpoints").await, 2);
+}
