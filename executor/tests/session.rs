@@ -1,14 +1,15 @@
-//! The step-by-step batch session: a batch built as a sequencer builds it (blocks, transfers, a
-//! deployment, transactions rolled back) re-executes from its batch data to the same roots,
-//! blocks and receipts, and lands on hand-computed balances and storage.
+//! The step-by-step batch session and read-only calls: a batch built as a sequencer builds it
+//! (blocks, transfers, a deployment, transactions rolled back) re-executes from its batch data to
+//! the same roots, blocks and receipts, and lands on hand-computed balances and storage; calls see
+//! the state at a root, return what the code computes, estimate gas, and write nothing.
 
 use std::collections::{BTreeMap, HashMap};
 
 use revm::primitives::{keccak256, Address, Bytes, B256, U256};
 use zknode_executor::processor::{INVALID_NONCE, INVALID_SIGNATURE};
 use zknode_executor::{
-    encode_batch, execute_batch, BatchBuilder, BatchContext, BatchEntry, BatchResult,
-    ChangeL2Block, ExecError, RawTx,
+    encode_batch, execute_batch, BatchBuilder, BatchContext, BatchEntry, BatchResult, CallRequest,
+    ChangeL2Block, ExecError, RawTx, ReadOnlyEvm,
 };
 use zknode_state::genesis::{self, GenesisAccount, Number};
 use zknode_state::{keys, Hash, MemoryStore, StateTree};
@@ -429,4 +430,127 @@ fn an_empty_session_seals_like_an_empty_batch() {
         .unwrap();
     assert!(sealed.batch_l2_data.is_empty());
     assert_same_result(&sealed.result, &replayed);
+}
+
+fn word(v: u64) -> Bytes {
+    Bytes::from(U256::from(v).to_be_bytes::<32>().to_vec())
+}
+
+#[test]
+fn read_only_calls_see_the_state_and_write_nothing() {
+    // A batch deploys the counter (slot 0 = 41) in block 1 at second 7; committed.
+    let store = MemoryStore::new();
+    let mut codes = code_store();
+    let deploy = tx(0, 0, None, 0, 200_000, &counter_init());
+    let data = encode_batch(&[change(7), BatchEntry::Tx(Box::new(deploy))]);
+    let (mut tree, res) = execute_batch(genesis(&store), &codes, &ctx(), &data).unwrap();
+    let counter = create_address(addr(0), 0);
+    assert!(res.txs[0].outcome.as_ref().unwrap().success);
+    codes.extend(res.new_code.iter().cloned());
+    let root = tree.commit().unwrap();
+
+    let mut ro =
+        ReadOnlyEvm::new(StateTree::at_root(&store, root), &codes, CHAIN, sequencer()).unwrap();
+    let bump = CallRequest {
+        from: addr(1),
+        to: Some(counter),
+        ..Default::default()
+    };
+    let counter_gas = 21_000 + 3 + 2_100 + 3 + 3 + 3 + 3 + 2_900 + 3 + 6 + 3 + 3;
+    // Twice: the first call's write is not seen by the second.
+    for _ in 0..2 {
+        let r = ro.call(&bump).unwrap();
+        assert!(r.success, "{r:?}");
+        assert_eq!(r.output, word(42));
+        assert_eq!(r.gas_used, counter_gas);
+    }
+    assert_eq!(ro.estimate_gas(&bump).unwrap().unwrap(), counter_gas);
+
+    // The block a call runs in is the state's last one.
+    let r = ro
+        .call(&CallRequest {
+            to: Some(BLOCK_INFO),
+            ..Default::default()
+        })
+        .unwrap();
+    let mut both = word(1).to_vec();
+    both.extend_from_slice(&word(7));
+    assert_eq!(r.output, Bytes::from(both));
+
+    // A revert, with its reason and its data.
+    let r = ro
+        .call(&CallRequest {
+            to: Some(REVERTER),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(!r.success);
+    assert_eq!(r.failure.as_deref(), Some("nope"));
+    let mut want = vec![0x08, 0xc3, 0x79, 0xa0];
+    want.extend_from_slice(&word(32));
+    want.extend_from_slice(&word(4));
+    let mut nope = [0u8; 32];
+    nope[..4].copy_from_slice(b"nope");
+    want.extend_from_slice(&nope);
+    assert_eq!(r.output, Bytes::from(want));
+    let failed = ro
+        .estimate_gas(&CallRequest {
+            to: Some(REVERTER),
+            ..Default::default()
+        })
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(failed.failure.as_deref(), Some("nope"));
+
+    // Gas estimates: a transfer; a call that needs more gas than it spends (GAS(2) must leave
+    // more than 100,000: 21,000 + 2 + 100,001), found by the search.
+    let send = CallRequest {
+        from: addr(2),
+        to: Some(addr(3)),
+        value: U256::from(1),
+        ..Default::default()
+    };
+    assert_eq!(ro.estimate_gas(&send).unwrap().unwrap(), 21_000);
+    let hungry = CallRequest {
+        to: Some(GAS_HUNGRY),
+        ..Default::default()
+    };
+    assert_eq!(ro.estimate_gas(&hungry).unwrap().unwrap(), 121_003);
+    let r = ro
+        .call(&CallRequest {
+            gas: Some(121_002),
+            ..hungry.clone()
+        })
+        .unwrap();
+    assert!(!r.success);
+    // Not enough funds for the value: refused, not run.
+    let r = ro
+        .call(&CallRequest {
+            from: Address::repeat_byte(0x42),
+            to: Some(addr(3)),
+            value: U256::from(1),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(!r.success);
+    assert!(r.failure.unwrap().starts_with("TX INVALID"));
+
+    // Nothing was written: the tree is at the root, the counter still at 41.
+    let tree = ro.into_tree().unwrap();
+    assert_eq!(tree.root(), root);
+    assert_eq!(tree.pending_len(), 0);
+    let fresh = StateTree::at_root(&store, root);
+    assert_eq!(slot(&fresh, counter, 0), U256::from(41));
+    // A transaction bumping it after the calls sees 41 too.
+    let bump_tx = tx(1, 0, Some(counter), 0, 100_000, &[]);
+    let c = ctx();
+    let (tree, res) = execute_batch(
+        fresh,
+        &codes,
+        &c,
+        &encode_batch(&[change(1), BatchEntry::Tx(Box::new(bump_tx))]),
+    )
+    .unwrap();
+    assert_eq!(res.txs[0].outcome.as_ref().unwrap().gas_used, counter_gas);
+    assert_eq!(slot(&tree, counter, 0), U256::from(42));
 }

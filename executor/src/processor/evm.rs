@@ -55,8 +55,12 @@ pub(super) struct RunOutcome {
     pub(super) success: bool,
     /// Gas used, refunds deducted.
     pub(super) gas_used: u64,
+    /// Gas spent before refunds.
+    pub(super) gas_spent: u64,
     /// The logs of a successful run (none otherwise, as a receipt has them).
     pub(super) logs: Vec<Log>,
+    /// Returned data, or the revert data.
+    pub(super) output: Bytes,
     pub(super) created: Option<Address>,
     /// Revert reason or halt reason of a failed run.
     pub(super) failure: Option<String>,
@@ -68,14 +72,16 @@ impl RunOutcome {
             ExecutionResult::Success {
                 gas, logs, output, ..
             } => {
-                let created = match output {
-                    Output::Create(_, a) => a,
-                    Output::Call(_) => None,
+                let (output, created) = match output {
+                    Output::Create(o, a) => (o, a),
+                    Output::Call(o) => (o, None),
                 };
                 Self {
                     success: true,
                     gas_used: gas.tx_gas_used(),
+                    gas_spent: gas.total_gas_spent(),
                     logs,
+                    output,
                     created,
                     failure: None,
                 }
@@ -83,14 +89,18 @@ impl RunOutcome {
             ExecutionResult::Revert { gas, output, .. } => Self {
                 success: false,
                 gas_used: gas.tx_gas_used(),
+                gas_spent: gas.total_gas_spent(),
                 logs: Vec::new(),
                 failure: Some(revert_reason(&output)),
+                output,
                 created: None,
             },
             ExecutionResult::Halt { reason, gas, .. } => Self {
                 success: false,
                 gas_used: gas.tx_gas_used(),
+                gas_spent: gas.total_gas_spent(),
                 logs: Vec::new(),
+                output: Bytes::new(),
                 created: None,
                 failure: Some(format!("{reason:?}")),
             },

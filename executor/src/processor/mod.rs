@@ -1,6 +1,7 @@
 //! Executes batches the way Polygon's fork-12 processor does: decode, open L2 blocks, run each
 //! transaction on revm over the state tree, keep the system contract's block bookkeeping and the
-//! per-block info tree, and compute the batch's commitments.
+//! per-block info tree, and compute the batch's commitments; and runs read-only calls on the
+//! same EVM.
 //!
 //! Entry points:
 //! - [`execute_batch`] takes a state tree at the batch's old root, the code store, the
@@ -10,7 +11,9 @@
 //! - [`BatchBuilder`] takes the same steps one at a time, for a sequencer: open a block, run a
 //!   transaction (and roll it back when it does not fit), close the block, seal the batch into
 //!   the same [`BatchResult`] and the batch data its entries encode to. `execute_batch` is a loop
-//!   over these steps, so each step has one implementation.
+//!   over these steps, so each step has one implementation;
+//! - [`ReadOnlyEvm`] runs calls (eth_call) and estimates gas (eth_estimateGas) over a state root,
+//!   writing nothing.
 //!
 //! A batch run, step by step:
 //! 1. The EVM is built over a [`StateDb`] on the tree: Berlin, plus fork 12's PUSH0 and
@@ -48,10 +51,11 @@
 //! step-by-step session ([`BatchBuilder`]: its state, the per-transaction checkpoint, sealing);
 //! `block.rs` L2 block bookkeeping; `tx.rs` one transaction's checks, execution and receipt;
 //! `evm.rs` EVM construction, the custom opcodes, the block environment and what a run's result
-//! means; `result.rs` what a batch returns (the result types, the skip reasons, the batch
-//! witness).
+//! means; `call.rs` read-only calls and gas estimation; `result.rs` what a batch returns (the
+//! result types, the skip reasons, the batch witness).
 
 mod block;
+mod call;
 mod evm;
 mod result;
 mod session;
@@ -70,6 +74,7 @@ use crate::db::StateDb;
 use crate::db::StateError;
 use crate::hashes::L1InfoLeaf;
 
+pub use call::{CallRequest, CallResult, ReadOnlyEvm};
 pub use result::{
     BatchResult, L2Block, Receipt, TxResult, INVALID_CHAIN_ID, INVALID_FUNDS, INVALID_GAS_LIMIT,
     INVALID_NONCE, INVALID_SENDER_CODE, INVALID_SIGNATURE,
