@@ -148,12 +148,28 @@ pub struct StateWrite {
 /// order, and the bytecode the batch deployed.
 pub type Finished<S> = (StateTree<S>, Vec<StateWrite>, HashMap<Hash, Bytes>);
 
+/// What undoes one change since the last checkpoint (see [`StateDb::checkpoint`]).
+#[derive(Debug)]
+enum Undo {
+    /// The unflushed write of a key before (none: there was none).
+    Pending(Hash, Option<(KeySource, U256, U256)>),
+    /// A storage slot's cached value before.
+    Storage((Address, U256), U256),
+    /// An account as cached before.
+    Account(Address, Cached),
+    /// Bytecode that was not known before.
+    Code(Hash),
+}
+
 /// The state tree under the EVM for the length of one batch.
 ///
 /// Writes are buffered and reach the tree at [`StateDb::flush`] (the executor flushes at every
 /// L2 block boundary, where the state root is observable), as one parallel batched update of
 /// the block's net changes. The tree is canonical, so the roots are those of writing each change
 /// as it happens; the ordered [`StateWrite`]s let [`prove_writes`] rebuild the per-update proofs.
+///
+/// Unflushed changes can be undone back to a checkpoint (the executor takes one before each
+/// transaction, so that a sequencer can drop a transaction that does not fit its batch).
 pub struct StateDb<'c, S> {
     tree: StateTree<S>,
     codes: &'c dyn CodeSource,
@@ -164,6 +180,8 @@ pub struct StateDb<'c, S> {
     pending: HashMap<Hash, (KeySource, U256, U256)>,
     /// Flushed writes, in order.
     writes: Vec<StateWrite>,
+    /// Since the last checkpoint, newest last; `None` when there is none to return to.
+    journal: Option<Vec<Undo>>,
 }
 
 impl<'c, S: NodeReader> StateDb<'c, S> {
@@ -176,6 +194,7 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
             storage: HashMap::new(),
             pending: HashMap::new(),
             writes: Vec::new(),
+            journal: None,
         }
     }
 
@@ -185,8 +204,10 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
         Ok(self.tree.root())
     }
 
-    /// Applies the buffered writes to the tree (net change per key, in key order).
+    /// Applies the buffered writes to the tree (net change per key, in key order). A checkpoint
+    /// does not reach past a flush: it is dropped.
     pub fn flush(&mut self) -> Result<(), StateError> {
+        self.journal = None;
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -217,6 +238,7 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
     /// Undoes every write since the start of the batch (the tree is canonical, so writing the
     /// old values back restores the old root exactly).
     pub fn rollback(&mut self) -> Result<(), StateError> {
+        self.journal = None;
         self.pending.clear();
         rewind(&mut self.tree, &self.writes)?;
         self.writes.clear();
@@ -226,7 +248,70 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
         Ok(())
     }
 
+    /// Starts recording how to undo what follows, until [`Self::revert_to_checkpoint`] or the
+    /// next flush (an earlier checkpoint is forgotten).
+    pub(crate) fn checkpoint(&mut self) {
+        self.journal = Some(Vec::new());
+    }
+
+    /// Undoes every change since the checkpoint, and drops it. `false` (nothing undone) when
+    /// there is no checkpoint: none was taken, or a flush came after it.
+    pub(crate) fn revert_to_checkpoint(&mut self) -> bool {
+        let Some(journal) = self.journal.take() else {
+            return false;
+        };
+        for u in journal.into_iter().rev() {
+            match u {
+                Undo::Pending(key, Some(before)) => {
+                    self.pending.insert(key, before);
+                }
+                Undo::Pending(key, None) => {
+                    self.pending.remove(&key);
+                }
+                Undo::Storage(slot, v) => {
+                    self.storage.insert(slot, v);
+                }
+                Undo::Account(a, c) => {
+                    self.accounts.insert(a, c);
+                }
+                Undo::Code(h) => {
+                    self.new_code.remove(&h);
+                }
+            }
+        }
+        true
+    }
+
+    fn record(&mut self, u: impl FnOnce() -> Undo) {
+        if let Some(j) = &mut self.journal {
+            j.push(u());
+        }
+    }
+
+    /// How many writes have been flushed (a mark for [`Self::unflush`]).
+    pub(crate) fn flushed_len(&self) -> usize {
+        self.writes.len()
+    }
+
+    /// Takes the writes flushed after `mark` back out of the tree and into the buffer, as if
+    /// they had never been flushed (the tree is canonical: writing their old values back
+    /// restores the root they started from). Nothing may be buffered.
+    pub(crate) fn unflush(&mut self, mark: usize) -> Result<(), StateError> {
+        debug_assert!(self.pending.is_empty(), "unflush with writes buffered");
+        let back = self.writes.split_off(mark);
+        rewind(&mut self.tree, &back)?;
+        for w in back {
+            self.pending
+                .insert(w.key, (w.source, w.old_value, w.new_value));
+        }
+        Ok(())
+    }
+
     fn write(&mut self, source: KeySource, key: Hash, old: U256, value: U256) {
+        if self.journal.is_some() {
+            let before = self.pending.get(&key).copied();
+            self.record(|| Undo::Pending(key, before));
+        }
         self.pending
             .entry(key)
             .and_modify(|e| e.2 = value)
@@ -333,6 +418,7 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
                 slot,
             };
             self.write(source, keys::storage_key(&addr(&a), slot), old, value);
+            self.record(|| Undo::Storage((a, slot), old));
             self.storage.insert((a, slot), value);
         }
         Ok(())
@@ -379,7 +465,9 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
                             U256::ZERO,
                             U256::from(code.len()),
                         );
-                        self.new_code.insert(h, code.clone());
+                        if self.new_code.insert(h, code.clone()).is_none() {
+                            self.record(|| Undo::Code(h));
+                        }
                         new.code_hash = h;
                         new.code = Some(code);
                     }
@@ -393,7 +481,9 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
                 let value = U256::from_limbs(*v.present_value.as_limbs());
                 self.set_storage(*a, slot, value)?;
             }
-            self.accounts.insert(*a, new);
+            if let Some(before) = self.accounts.insert(*a, new) {
+                self.record(|| Undo::Account(*a, before));
+            }
         }
         Ok(())
     }

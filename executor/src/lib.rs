@@ -4,7 +4,7 @@
 //! - [`hashes`]: batch hash, accumulated input hash, L1 info tree;
 //! - [`system`]: the system contract's slots and the per-block info tree keys;
 //! - [`db`]: the EVM's database over the state tree;
-//! - [`processor`]: executing a batch;
+//! - [`processor`]: executing a batch, whole or step by step, and read-only calls;
 //! - [`vectors`]: Polygon's processor test vectors.
 
 pub mod codec;
@@ -18,5 +18,6 @@ pub mod vectors;
 pub use codec::{decode_batch, encode_batch, BatchEntry, ChangeL2Block, DecodeError, RawTx};
 pub use db::{CodeSource, StateDb, StateError};
 pub use processor::{
-    execute_batch, BatchContext, BatchResult, ExecError, L2Block, Receipt, TxResult,
+    execute_batch, BatchBuilder, BatchContext, BatchResult, BlockRejected, CallRequest, CallResult,
+    ClosedBlock, ExecError, L2Block, ReadOnlyEvm, Receipt, SealedBatch, TxResult,
 };

@@ -1,13 +1,13 @@
-//! L2 block bookkeeping: opening a block (the system contract's block number, previous state
-//! root and timestamp, the global exit root from the L1 info leaf, the header fields of the
-//! block's info tree), closing one (its info root into the system contract) and the record of
-//! each block the batch opened.
+//! L2 block bookkeeping: opening a block (the checks that refuse it, then the system contract's
+//! block number, previous state root and timestamp, the global exit root from the L1 info leaf,
+//! the header fields of the block's info tree), ending one (consolidated: its info root into the
+//! system contract; or not) and the record of each block the batch opened.
 
 use revm::primitives::B256;
 use ruint::aliases::U256;
 use zknode_state::{Hash, MemoryStore, NodeReader, StateTree};
 
-use super::{ExecError, L2Block, Run};
+use super::{BatchBuilder, ExecError, L2Block};
 use crate::codec::ChangeL2Block;
 use crate::db::StateError;
 use crate::hashes::{l1_info_leaf_hash, l1_info_zero_leaf, verify_l1_info_proof};
@@ -38,6 +38,16 @@ impl OpenBlock {
         self.info.push((key, value));
     }
 
+    /// Writes to the info tree so far (a mark for [`Self::truncate_info`]).
+    pub(super) fn info_len(&self) -> usize {
+        self.info.len()
+    }
+
+    /// Forgets the info tree writes after `mark`.
+    pub(super) fn truncate_info(&mut self, mark: usize) {
+        self.info.truncate(mark);
+    }
+
     /// The block info tree's root.
     fn info_root(&self) -> Result<Hash, ExecError> {
         let mut t = StateTree::open(MemoryStore::new()).map_err(StateError::from)?;
@@ -45,54 +55,37 @@ impl OpenBlock {
     }
 }
 
-impl<S: NodeReader> Run<'_, S> {
-    /// Opens an L2 block (`None`: the implicit block of a forced batch). `Some(reason)` makes
-    /// the batch invalid.
-    pub(super) fn change_l2_block(
+impl<S: NodeReader> BatchBuilder<'_, S> {
+    /// Opens an L2 block (`None`: the implicit block of a forced batch). No block may be open.
+    /// `Ok(Err(reason))`: the block may not open, and nothing was written.
+    pub(super) fn begin_block(
         &mut self,
         c: Option<&ChangeL2Block>,
-    ) -> Result<Option<String>, ExecError> {
-        let old_number = self.sys(U256::from(LAST_BLOCK_SLOT))?;
-        let parent = self.db().root()?;
-        // A block the reference leaves unconsolidated (its last transaction failed or was
-        // skipped) ends here: its info root never reaches the system contract, and its hash is
-        // the root as the next block opens.
-        if let Some(open) = self.block.take() {
-            let mut r = open.record.clone();
-            r.block_info_root = hash_to_b256(&open.info_root()?);
-            r.hash = hash_to_b256(&parent);
-            self.blocks.push(r);
-        }
-        let parent_u = parent.to_u256();
-        self.set_sys(mapping_slot(old_number, STATE_ROOT_SLOT), parent_u)?;
-        let number = old_number + U256::from(1);
-        self.set_sys(U256::from(LAST_BLOCK_SLOT), number)?;
+    ) -> Result<Result<(), String>, ExecError> {
+        debug_assert!(self.block.is_none());
         let current_ts = self.sys(U256::from(TIMESTAMP_SLOT))?;
         let limit = U256::from(self.ctx.timestamp_limit);
-        let mut timestamp = U256::ZERO;
-        let mut ger = B256::ZERO;
-        let mut block_hash_l1 = B256::ZERO;
-        match c {
-            None => {
-                if limit > current_ts {
-                    timestamp = limit;
-                    self.set_sys(U256::from(TIMESTAMP_SLOT), limit)?;
-                }
-                ger = self.ctx.l1_info_root;
-                block_hash_l1 = self.ctx.forced_block_hash_l1;
-                self.set_ger(ger, block_hash_l1)?;
-            }
+        // First every check that refuses the block, so that a refused block writes nothing.
+        // The new timestamp (`None`: unchanged), the GER and L1 block hash the block carries,
+        // and whether to record that GER in the global exit root manager.
+        let (new_ts, ger, block_hash_l1, record_ger) = match c {
+            None => (
+                (limit > current_ts).then_some(limit),
+                self.ctx.l1_info_root,
+                self.ctx.forced_block_hash_l1,
+                true,
+            ),
             Some(c) => {
                 let new_ts = current_ts + U256::from(c.delta_timestamp);
                 if new_ts > limit {
-                    return Ok(Some(format!(
+                    return Ok(Err(format!(
                         "block timestamp {new_ts} is past the batch's limit {limit}"
                     )));
                 }
-                timestamp = new_ts;
-                self.set_sys(U256::from(TIMESTAMP_SLOT), new_ts)?;
-                if c.index_l1_info_tree != 0 {
-                    let idx = c.index_l1_info_tree;
+                let idx = c.index_l1_info_tree;
+                if idx == 0 {
+                    (Some(new_ts), B256::ZERO, B256::ZERO, false)
+                } else {
                     let leaf = self
                         .ctx
                         .l1_info
@@ -108,32 +101,43 @@ impl<S: NodeReader> Run<'_, S> {
                             return Err(ExecError::BadL1InfoProof(idx));
                         }
                         if value.is_zero() {
-                            return Ok(Some(format!("L1 info leaf {idx} is empty")));
+                            return Ok(Err(format!("L1 info leaf {idx} is empty")));
                         }
                     }
                     if new_ts < U256::from(leaf.timestamp) {
-                        return Ok(Some(format!(
+                        return Ok(Err(format!(
                             "block timestamp {new_ts} is before L1 info leaf {idx}'s {}",
                             leaf.timestamp
                         )));
                     }
-                    ger = leaf.global_exit_root;
+                    let ger = leaf.global_exit_root;
                     // The block carries the leaf's L1 block hash; the global exit root manager
                     // records a GER once, with the L1 block hash that first brought it in.
-                    block_hash_l1 = leaf.block_hash;
-                    if !ger.is_zero() {
-                        let slot = mapping_slot(b256_to_u256(&ger), GER_MAPPING_SLOT);
-                        if self
+                    let record = !ger.is_zero()
+                        && self
                             .db()
-                            .storage_value(GER_MANAGER_ADDRESS, slot)?
-                            .is_zero()
-                        {
-                            self.set_ger(ger, block_hash_l1)?;
-                        }
-                    }
+                            .storage_value(
+                                GER_MANAGER_ADDRESS,
+                                mapping_slot(b256_to_u256(&ger), GER_MAPPING_SLOT),
+                            )?
+                            .is_zero();
+                    (Some(new_ts), ger, leaf.block_hash, record)
                 }
             }
+        };
+        let old_number = self.sys(U256::from(LAST_BLOCK_SLOT))?;
+        let parent = self.db().root()?;
+        let parent_u = parent.to_u256();
+        self.set_sys(mapping_slot(old_number, STATE_ROOT_SLOT), parent_u)?;
+        let number = old_number + U256::from(1);
+        self.set_sys(U256::from(LAST_BLOCK_SLOT), number)?;
+        if let Some(ts) = new_ts {
+            self.set_sys(U256::from(TIMESTAMP_SLOT), ts)?;
         }
+        if record_ger {
+            self.set_ger(ger, block_hash_l1)?;
+        }
+        let timestamp = new_ts.unwrap_or(U256::ZERO);
         let number_u64 = u64::try_from(number).unwrap_or(u64::MAX);
         let timestamp_u64 = u64::try_from(timestamp).unwrap_or(u64::MAX);
         let mut block = OpenBlock {
@@ -167,7 +171,7 @@ impl<S: NodeReader> Run<'_, S> {
             block.set(header_key(p), v);
         }
         self.block = Some(block);
-        Ok(None)
+        Ok(Ok(()))
     }
 
     fn set_ger(&mut self, ger: B256, block_hash: B256) -> Result<(), ExecError> {
@@ -177,11 +181,22 @@ impl<S: NodeReader> Run<'_, S> {
             .set_storage(GER_MANAGER_ADDRESS, slot, b256_to_u256(&block_hash))?)
     }
 
-    /// Closes the open block: its gas used goes into its info tree, whose root goes into the
-    /// system contract. With no block open, an empty info root is written (as the reference
-    /// does).
-    pub(super) fn consolidate(&mut self) -> Result<(), ExecError> {
-        let (info_root, record) = match self.block.take() {
+    /// Records `open` as ended without consolidation (the reference's way with a block whose
+    /// last transaction failed or was skipped, when another block follows): its info root never
+    /// reaches the system contract, and its hash is the state root as it ends.
+    pub(super) fn end_unconsolidated(&mut self, open: &OpenBlock) -> Result<(), ExecError> {
+        let mut r = open.record.clone();
+        r.block_info_root = hash_to_b256(&open.info_root()?);
+        r.hash = hash_to_b256(&self.db().root()?);
+        self.blocks.push(r);
+        Ok(())
+    }
+
+    /// Consolidates a block: its gas used goes into its info tree, whose root goes into the
+    /// system contract. With no block (a batch that opened none), an empty info root is written
+    /// (as the reference does).
+    pub(super) fn consolidate(&mut self, block: Option<OpenBlock>) -> Result<(), ExecError> {
+        let (info_root, record) = match block {
             Some(mut b) => {
                 let gas = U256::from(b.record.gas_used);
                 b.set(header_key(HeaderParam::GasUsed), gas);

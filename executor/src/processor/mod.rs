@@ -1,69 +1,85 @@
-//! Executes one batch the way Polygon's fork-12 processor does: decode, open L2 blocks, run each
+//! Executes batches the way Polygon's fork-12 processor does: decode, open L2 blocks, run each
 //! transaction on revm over the state tree, keep the system contract's block bookkeeping and the
-//! per-block info tree, and compute the batch's commitments.
+//! per-block info tree, and compute the batch's commitments; and runs read-only calls on the
+//! same EVM.
 //!
-//! The entry point is [`execute_batch`]: it takes a state tree at the batch's old root, the code
-//! store, the [`BatchContext`] (chain, sequencer, timestamp limit, L1 info leaves, …) and the
-//! `batchL2Data`, and returns the tree at the new root (its new nodes not yet committed) with a
-//! [`BatchResult`].
+//! Entry points:
+//! - [`execute_batch`] takes a state tree at the batch's old root, the code store, the
+//!   [`BatchContext`] (chain, sequencer, timestamp limit, L1 info leaves, …) and the
+//!   `batchL2Data`, and returns the tree at the new root (its new nodes not yet committed) with a
+//!   [`BatchResult`];
+//! - [`BatchBuilder`] takes the same steps one at a time, for a sequencer: open a block, run a
+//!   transaction (and roll it back when it does not fit), close the block, seal the batch into
+//!   the same [`BatchResult`] and the batch data its entries encode to. `execute_batch` is a loop
+//!   over these steps, so each step has one implementation;
+//! - [`ReadOnlyEvm`] runs calls (eth_call) and estimates gas (eth_estimateGas) over a state root,
+//!   writing nothing.
 //!
 //! A batch run, step by step:
 //! 1. The EVM is built over a [`StateDb`] on the tree: Berlin, plus fork 12's PUSH0 and
-//!    BLOCKHASH (`evm.rs`).
+//!    BLOCKHASH (`evm.rs`), inside a [`BatchBuilder`] (`session.rs`).
 //! 2. The data is decoded and its shape checked (a forced batch has no changeL2Block, a sequenced
-//!    one starts with one); a failure makes the whole batch invalid (`mod.rs`, `Run::process`).
+//!    one starts with one); a failure makes the whole batch invalid (`mod.rs`, [`execute_batch`]).
 //! 3. Every transaction's sender is recovered (its chain id checked first), on all cores, and
 //!    every account the batch names is read ahead (`mod.rs`).
-//! 4. The entries run in order (`mod.rs`):
-//!    - a changeL2Block (and, in a forced batch, the implicit first block) ends the open block
-//!      and opens the next one: the system contract's block number, previous state root and
-//!      timestamp, the global exit root from its L1 info leaf (the proof checked when asked),
-//!      and the header fields of the block's info tree; a timestamp past the batch's limit or
-//!      before the leaf's makes the batch invalid (`block.rs`, `Run::change_l2_block`);
-//!    - a transaction whose sender step 3 could not give (wrong chain id, bad signature) is
-//!      skipped with that reason; any other is checked (nonce, funds, sender code, gas limit)
-//!      and skipped with a reason, or run on revm, its state changes written to the tree and its
-//!      receipt added to the block's info tree (`tx.rs`, `Run::transaction`);
+//! 4. The entries run in order:
+//!    - a changeL2Block ends the open block ([`BatchBuilder::close_block`]) and opens the next
+//!      one ([`BatchBuilder::open_block`]): first the checks that refuse it (a timestamp past the
+//!      batch's limit or before its L1 info leaf's, an empty leaf; the proof checked when asked),
+//!      which make a batch from L1 invalid; then the system contract's block number, previous
+//!      state root and timestamp, the global exit root from its L1 info leaf, and the header
+//!      fields of the block's info tree (`block.rs`, `begin_block`). A forced batch's one block
+//!      opens with its first transaction;
+//!    - a transaction ([`BatchBuilder::execute_tx`], after a checkpoint of the open block and of
+//!      the database, which [`BatchBuilder::rollback_last`] returns to) whose sender step 3
+//!      could not give (wrong chain id, bad signature) is skipped with that reason; any other is
+//!      checked (nonce, funds, sender code, gas limit) and skipped with a reason, or run on revm,
+//!      its state changes written to the tree and its receipt added to the block's info tree
+//!      (`tx.rs`, `transaction`);
 //!    - a block is consolidated (its gas used into its info tree, the info tree's root into the
-//!      system contract) when a changeL2Block follows a changeL2Block or a successful
-//!      transaction, and after the last entry (`block.rs`, `Run::consolidate`); a block whose
-//!      last transaction failed or was skipped is ended by the next changeL2Block, its info root
-//!      never reaching the system contract.
-//! 5. An invalid batch rolls every write back: the state stays at the old root, and no
-//!    transaction or block is reported (`mod.rs`).
-//! 6. The batch is finished (`mod.rs`, [`execute_batch`]): the local exit root is read, the
-//!    ordered writes and the new bytecode are taken from the database (with each write's proof
-//!    when [`BatchContext::with_proofs`] asks, by rewinding to the old root and replaying), and
-//!    the batch hash and accumulated input hash are computed.
+//!      system contract) when it ends and its last step (its opening or its last transaction)
+//!      succeeded, and always when it is the batch's last (`block.rs`, `consolidate`); a block
+//!      whose last transaction failed or was skipped, ended by the next changeL2Block, never has
+//!      its info root reach the system contract (`block.rs`, `end_unconsolidated`).
+//! 5. The batch is sealed ([`BatchBuilder::finish`], `session.rs`): an invalid batch rolls every
+//!    write back (the state stays at the old root, and no transaction or block is reported);
+//!    the local exit root is read, the ordered writes and the new bytecode are taken from the
+//!    database (with each write's proof when [`BatchContext::with_proofs`] asks, by rewinding to
+//!    the old root and replaying), and the batch hash and accumulated input hash are computed.
 //!
-//! Files: `mod.rs` the entry point, its inputs and errors, and the batch loop; `result.rs` what a
-//! run returns (the result types, the skip reasons, the batch witness); `evm.rs` EVM construction
-//! and the custom opcodes; `block.rs` L2 block bookkeeping; `tx.rs` one transaction's checks,
-//! execution and receipt.
+//! Files: `mod.rs` the batch's inputs and errors, and [`execute_batch`]'s loop; `session.rs` the
+//! step-by-step session ([`BatchBuilder`]: its state, the per-transaction checkpoint, sealing);
+//! `block.rs` L2 block bookkeeping; `tx.rs` one transaction's checks, execution and receipt;
+//! `evm.rs` EVM construction, the custom opcodes, the block environment and what a run's result
+//! means; `call.rs` read-only calls and gas estimation; `result.rs` what a batch returns (the
+//! result types, the skip reasons, the batch witness).
 
 mod block;
+mod call;
 mod evm;
 mod result;
+mod session;
 mod tx;
 
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
-use revm::primitives::{Address, Bytes, B256};
-use ruint::aliases::U256;
-use zknode_state::{Hash, NodeReader, StateTree};
+use revm::primitives::{Address, B256};
+use zknode_state::{NodeReader, StateTree};
 
 use crate::codec::{decode_batch, BatchEntry};
-use crate::db::{prove_writes, rewind, CodeSource, StateDb, StateError};
-use crate::hashes::{acc_input_hash, batch_hash_data, AccInput, L1InfoLeaf};
-use crate::system::{GER_MANAGER_ADDRESS, LOCAL_EXIT_ROOT_SLOT, SYSTEM_ADDRESS};
+use crate::db::CodeSource;
+#[cfg(doc)]
+use crate::db::StateDb;
+use crate::db::StateError;
+use crate::hashes::L1InfoLeaf;
 
-use block::OpenBlock;
-use evm::{new_evm, Evm};
+pub use call::{CallRequest, CallResult, ReadOnlyEvm};
 pub use result::{
     BatchResult, L2Block, Receipt, TxResult, INVALID_CHAIN_ID, INVALID_FUNDS, INVALID_GAS_LIMIT,
     INVALID_NONCE, INVALID_SENDER_CODE, INVALID_SIGNATURE,
 };
+pub use session::{BatchBuilder, BlockRejected, ClosedBlock, SealedBatch};
 
 /// What a batch is executed against, besides the state.
 #[derive(Clone, Debug)]
@@ -102,16 +118,9 @@ pub enum ExecError {
     MissingL1Info(u32),
     #[error("L1 info leaf {0} does not verify against the batch's L1 info root")]
     BadL1InfoProof(u32),
-}
-
-/// One batch run in progress: the EVM over the state, the open L2 block, and the blocks and
-/// transactions recorded so far. Its steps live in `block.rs` and `tx.rs`.
-struct Run<'c, S: NodeReader> {
-    ctx: &'c BatchContext,
-    evm: Evm<'c, S>,
-    block: Option<OpenBlock>,
-    blocks: Vec<L2Block>,
-    txs: Vec<TxResult>,
+    /// A [`BatchBuilder`] step called out of order (a transaction with no block open, …).
+    #[error("batch session: {0}")]
+    Session(&'static str),
 }
 
 /// Executes `batch_l2_data` on `tree` (whose current root is the batch's old root). Returns the
@@ -122,155 +131,69 @@ pub fn execute_batch<'c, S: NodeReader>(
     ctx: &'c BatchContext,
     batch_l2_data: &[u8],
 ) -> Result<(StateTree<S>, BatchResult), ExecError> {
-    let old_state_root = tree.root();
-    let db = StateDb::new(tree, codes);
-    let evm = new_evm(db, ctx.chain_id);
-    let mut run = Run {
-        ctx,
-        evm,
-        block: None,
-        blocks: Vec::new(),
-        txs: Vec::new(),
-    };
-    let mut invalid_batch = run.process(batch_l2_data)?;
-    if invalid_batch.is_some() {
-        run.db().rollback()?;
-        run.txs.clear();
-        run.blocks.clear();
-    }
-    let new_local_exit_root = B256::from(
-        run.db()
-            .storage_value(GER_MANAGER_ADDRESS, U256::from(LOCAL_EXIT_ROOT_SLOT))?
-            .to_be_bytes::<32>(),
-    );
-    let (mut tree, writes, new_code) = run.evm.ctx.journaled_state.database.finish()?;
-    let ops = if ctx.with_proofs && !writes.is_empty() {
-        // Back to the old root, then forward one write at a time.
-        let new_root = tree.root();
-        rewind(&mut tree, &writes)?;
-        debug_assert_eq!(tree.root(), old_state_root);
-        let ops = prove_writes(&mut tree, &writes)?;
-        debug_assert_eq!(tree.root(), new_root);
-        ops
-    } else {
-        Vec::new()
-    };
-    let bh = batch_hash_data(batch_l2_data);
-    let new_acc_input_hash = acc_input_hash(&AccInput {
-        old_acc_input_hash: ctx.old_acc_input_hash,
-        batch_hash_data: bh,
-        l1_info_root: ctx.l1_info_root,
-        timestamp_limit: ctx.timestamp_limit,
-        sequencer: ctx.sequencer,
-        forced_block_hash_l1: ctx.forced_block_hash_l1,
-    });
-    if invalid_batch.is_some() {
-        debug_assert_eq!(tree.root(), old_state_root);
-    }
-    let mut new_code: Vec<(Hash, Bytes)> = new_code.into_iter().collect();
-    new_code.sort_unstable_by_key(|(h, _)| *h);
-    let new_state_root = tree.root();
-    Ok((
-        tree,
-        BatchResult {
-            old_state_root,
-            new_state_root,
-            batch_hash_data: bh,
-            new_acc_input_hash,
-            new_local_exit_root,
-            invalid_batch: invalid_batch.take(),
-            txs: run.txs,
-            blocks: run.blocks,
-            writes,
-            ops,
-            new_code,
+    let mut batch = BatchBuilder::new(tree, codes, ctx);
+    match decode_batch(batch_l2_data) {
+        Err(e) => batch.invalidate(e.to_string()),
+        Ok(entries) => match shape_error(ctx, &entries) {
+            Some(reason) => batch.invalidate(reason.into()),
+            None => run_entries(&mut batch, entries)?,
         },
-    ))
+    }
+    let sealed = batch.seal(batch_l2_data.to_vec())?;
+    Ok((sealed.tree, sealed.result))
 }
 
-impl<'c, S: NodeReader> Run<'c, S> {
-    fn db(&mut self) -> &mut StateDb<'c, S> {
-        &mut self.evm.ctx.journaled_state.database
+/// Why the entries cannot be a batch of this kind.
+fn shape_error(ctx: &BatchContext, entries: &[BatchEntry]) -> Option<&'static str> {
+    let is_change = |e: &BatchEntry| matches!(e, BatchEntry::ChangeL2Block(_));
+    if ctx.is_forced() && entries.iter().any(is_change) {
+        return Some("a forced batch may not contain changeL2Block");
     }
-
-    fn sys(&mut self, slot: U256) -> Result<U256, ExecError> {
-        Ok(self.db().storage_value(SYSTEM_ADDRESS, slot)?)
+    if !ctx.is_forced() && entries.first().is_some_and(|e| !is_change(e)) {
+        return Some("a sequenced batch must start with changeL2Block");
     }
+    None
+}
 
-    fn set_sys(&mut self, slot: U256, v: U256) -> Result<(), ExecError> {
-        Ok(self.db().set_storage(SYSTEM_ADDRESS, slot, v)?)
+/// Runs a batch's entries through the session, as a sequencer would have built it.
+fn run_entries<S: NodeReader>(
+    batch: &mut BatchBuilder<'_, S>,
+    entries: Vec<BatchEntry>,
+) -> Result<(), ExecError> {
+    let chain_id = batch.ctx.chain_id;
+    // Senders first, on all cores: signature checks need no state.
+    let senders: Vec<Option<Result<Address, &'static str>>> = entries
+        .par_iter()
+        .map(|e| match e {
+            BatchEntry::ChangeL2Block(_) => None,
+            BatchEntry::Tx(tx) => Some(session::sender_of(tx, chain_id)),
+        })
+        .collect();
+    // Every account the batch names, read in parallel before execution needs it.
+    let mut named: Vec<Address> = vec![batch.ctx.sequencer];
+    for (e, s) in entries.iter().zip(&senders) {
+        if let (BatchEntry::Tx(tx), Some(Ok(from))) = (e, s) {
+            named.push(*from);
+            named.extend(tx.to);
+        }
     }
-
-    /// Runs the batch; `Some(reason)` when it is invalid as a whole.
-    fn process(&mut self, data: &[u8]) -> Result<Option<String>, ExecError> {
-        let entries = match decode_batch(data) {
-            Ok(e) => e,
-            Err(e) => return Ok(Some(e.to_string())),
-        };
-        let forced = self.ctx.is_forced();
-        if forced
-            && entries
-                .iter()
-                .any(|e| matches!(e, BatchEntry::ChangeL2Block(_)))
-        {
-            return Ok(Some("a forced batch may not contain changeL2Block".into()));
-        }
-        if !forced && !matches!(entries.first(), None | Some(BatchEntry::ChangeL2Block(_))) {
-            return Ok(Some(
-                "a sequenced batch must start with changeL2Block".into(),
-            ));
-        }
-        // Senders first, on all cores: signature checks need no state.
-        let senders: Vec<Option<Result<Address, &'static str>>> = entries
-            .par_iter()
-            .map(|e| match e {
-                BatchEntry::ChangeL2Block(_) => None,
-                BatchEntry::Tx(tx) => Some(match tx.chain_id {
-                    Some(c) if c != self.ctx.chain_id => Err(INVALID_CHAIN_ID),
-                    _ => tx.recover_sender().map_err(|_| INVALID_SIGNATURE),
-                }),
-            })
-            .collect();
-        // Every account the batch names, read in parallel before execution needs it.
-        let mut named: Vec<Address> = vec![self.ctx.sequencer];
-        for (e, s) in entries.iter().zip(&senders) {
-            if let (BatchEntry::Tx(tx), Some(Ok(from))) = (e, s) {
-                named.push(*from);
-                named.extend(tx.to);
-            }
-        }
-        self.db().prefetch(&named)?;
-        let mut n_tx = 0;
-        for (i, entry) in entries.iter().enumerate() {
-            if i == 0 && forced {
-                if let Some(r) = self.change_l2_block(None)? {
-                    return Ok(Some(r));
+    batch.prefetch(&named)?;
+    for (entry, sender) in entries.into_iter().zip(senders) {
+        match (entry, sender) {
+            (BatchEntry::ChangeL2Block(c), _) => {
+                if batch.current_block().is_some() {
+                    batch.close_block()?;
+                }
+                if let Err(rejected) = batch.open_block(c)? {
+                    batch.invalidate(rejected.0);
+                    return Ok(());
                 }
             }
-            let next_is_change = matches!(entries.get(i + 1), Some(BatchEntry::ChangeL2Block(_)));
-            match (entry, &senders[i]) {
-                (BatchEntry::ChangeL2Block(c), _) => {
-                    if let Some(r) = self.change_l2_block(Some(c))? {
-                        return Ok(Some(r));
-                    }
-                    if next_is_change {
-                        self.consolidate()?;
-                    }
-                }
-                (BatchEntry::Tx(tx), Some(sender)) => {
-                    let index = n_tx;
-                    n_tx += 1;
-                    let executed_ok = self.transaction(index, tx, *sender)?;
-                    // Polygon's processor closes a block early only after a transaction that
-                    // ran to success.
-                    if executed_ok && next_is_change {
-                        self.consolidate()?;
-                    }
-                }
-                (BatchEntry::Tx(_), None) => unreachable!("every transaction has a sender entry"),
+            (BatchEntry::Tx(tx), Some(sender)) => {
+                batch.execute_recovered(*tx, sender)?;
             }
+            (BatchEntry::Tx(_), None) => unreachable!("every transaction has a sender entry"),
         }
-        self.consolidate()?;
-        Ok(None)
     }
+    Ok(())
 }

@@ -1,34 +1,33 @@
 //! One transaction of a batch: the checks that skip it (nonce, funds, sender code, gas limit),
 //! its run on revm, its state changes written back, and its receipt in the block's info tree.
 
-use revm::context::{BlockEnv, TxEnv};
-use revm::context_interface::result::{EVMError, ExecutionResult, Output};
-use revm::primitives::{Address, Bytes, TxKind};
+use revm::context::TxEnv;
+use revm::context_interface::result::EVMError;
+use revm::primitives::{Address, TxKind};
 use revm::ExecuteEvm;
 use ruint::aliases::U256;
 use zknode_state::NodeReader;
 
+use super::evm::{block_env, RunOutcome};
 use super::{
-    ExecError, Receipt, Run, TxResult, INVALID_FUNDS, INVALID_GAS_LIMIT, INVALID_NONCE,
+    BatchBuilder, ExecError, Receipt, TxResult, INVALID_FUNDS, INVALID_GAS_LIMIT, INVALID_NONCE,
     INVALID_SENDER_CODE,
 };
 use crate::codec::RawTx;
 use crate::db::StateError;
-use crate::system::{
-    log_key, log_value, tx_key, BlockInfoLeaf, BLOCK_GAS_LIMIT, TIMESTAMP_SLOT, TX_GAS_LIMIT,
-};
+use crate::system::{log_key, log_value, tx_key, BlockInfoLeaf, TIMESTAMP_SLOT, TX_GAS_LIMIT};
 
-impl<S: NodeReader> Run<'_, S> {
-    /// Runs one transaction. Returns whether it executed successfully.
+impl<S: NodeReader> BatchBuilder<'_, S> {
+    /// Runs one transaction in the open block and records its outcome. Returns whether it
+    /// executed successfully.
     pub(super) fn transaction(
         &mut self,
-        index: usize,
         tx: &RawTx,
         sender: Result<Address, &'static str>,
     ) -> Result<bool, ExecError> {
         let block_number = self.block.as_ref().map_or(0, |b| b.record.number);
         let mut result = TxResult {
-            index,
+            index: self.txs.len(),
             from: sender.ok(),
             eth_hash: tx.eth_hash(),
             l2_hash: sender.ok().map(|f| tx.l2_hash(&f)),
@@ -72,16 +71,7 @@ impl<S: NodeReader> Run<'_, S> {
         }
         let timestamp = self.sys(U256::from(TIMESTAMP_SLOT))?;
         let gas_price = u128::try_from(egp).unwrap_or(u128::MAX);
-        self.evm.ctx.block = BlockEnv {
-            number: U256::from(block_number),
-            beneficiary: self.ctx.sequencer,
-            timestamp,
-            gas_limit: BLOCK_GAS_LIMIT,
-            basefee: 0,
-            difficulty: U256::ZERO,
-            prevrandao: None,
-            ..Default::default()
-        };
+        self.evm.ctx.block = block_env(block_number, timestamp, self.ctx.sequencer);
         let env = TxEnv {
             tx_type: 0,
             caller: from,
@@ -108,31 +98,14 @@ impl<S: NodeReader> Run<'_, S> {
             Err(e) => return Err(StateError::Evm(e.to_string()).into()),
         };
         self.db().apply(&out.state)?;
-        let (success, gas_used, logs, contract_address, failure) = match out.result {
-            ExecutionResult::Success {
-                gas, logs, output, ..
-            } => {
-                let created = match output {
-                    Output::Create(_, a) => a,
-                    Output::Call(_) => None,
-                };
-                (true, gas.tx_gas_used(), logs, created, None)
-            }
-            ExecutionResult::Revert { gas, output, .. } => (
-                false,
-                gas.tx_gas_used(),
-                Vec::new(),
-                None,
-                Some(revert_reason(&output)),
-            ),
-            ExecutionResult::Halt { reason, gas, .. } => (
-                false,
-                gas.tx_gas_used(),
-                Vec::new(),
-                None,
-                Some(format!("{reason:?}")),
-            ),
-        };
+        let RunOutcome {
+            success,
+            gas_used,
+            logs,
+            created: contract_address,
+            failure,
+            ..
+        } = RunOutcome::new(out.result);
         let block = self
             .block
             .as_mut()
@@ -175,25 +148,5 @@ impl<S: NodeReader> Run<'_, S> {
         });
         self.txs.push(result);
         Ok(success)
-    }
-}
-
-/// `Error(string)` decoded when the revert data carries one, else the data in hex.
-fn revert_reason(out: &Bytes) -> String {
-    const ERROR_SELECTOR: [u8; 4] = [0x08, 0xc3, 0x79, 0xa0];
-    if out.len() >= 68 && out[..4] == ERROR_SELECTOR {
-        let len = U256::from_be_slice(&out[36..68]);
-        if let Ok(n) = usize::try_from(len) {
-            if let Some(s) = out.get(68..).and_then(|r| r.get(..n)) {
-                if let Ok(s) = std::str::from_utf8(s) {
-                    return s.to_string();
-                }
-            }
-        }
-    }
-    if out.is_empty() {
-        "execution reverted".into()
-    } else {
-        format!("execution reverted: 0x{}", hex::encode(out))
     }
 }
