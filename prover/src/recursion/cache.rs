@@ -11,7 +11,8 @@ use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::config::Hasher;
 use plonky2::util::serialization::{DefaultGateSerializer, DefaultGeneratorSerializer};
 
-use super::circuits::{circuit_config, Circuits, Common, Data, Source, Vd};
+use super::build::{circuit_config, Common, Data, Vd};
+use super::set::{Circuits, Source};
 use super::{MAX_STARK_BITS, MIN_STARK_BITS};
 use crate::batch::{self, layout, C, D, F};
 

@@ -28,8 +28,12 @@
 //! commitments and batch numbers are only carried (no constraint of the batch STARK uses them),
 //! so the accumulator ties operations to batch bytes no more than each batch proof does.
 
+mod build;
+mod bytes;
 mod cache;
-mod circuits;
+mod prove;
+mod set;
+mod verify;
 
 use anyhow::{ensure, Result};
 use plonky2::field::types::{Field, PrimeField64};
@@ -38,8 +42,10 @@ use plonky2::plonk::config::Hasher;
 
 use crate::batch::{Statement, F};
 
+pub use build::DIRECT_WRAP_MAX_BITS;
+pub use bytes::{FinalProof, Kind, RecursiveProof};
 pub use cache::{config_id, load_or_build};
-pub use circuits::{Circuits, FinalProof, Kind, RecursiveProof, DIRECT_WRAP_MAX_BITS};
+pub use set::Circuits;
 
 /// Smallest batch STARK a wrap circuit exists for (`2^6` rows, the batch prover's minimum).
 pub const MIN_STARK_BITS: usize = 6;
