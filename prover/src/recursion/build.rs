@@ -2,7 +2,6 @@
 //! the targets each circuit's witness sets, and the builders themselves. Building is
 //! deterministic, so a circuit loaded from the cache comes with the same targets as one built.
 
-use anyhow::{ensure, Result};
 use plonky2::field::types::Field;
 use plonky2::gates::gate::GateRef;
 use plonky2::gates::noop::NoopGate;
@@ -18,7 +17,7 @@ use plonky2::plonk::proof::{ProofWithPublicInputs, ProofWithPublicInputsTarget};
 use starky::proof::StarkProofWithPublicInputsTarget;
 use starky::recursive_verifier::{add_virtual_stark_proof_with_pis, verify_stark_proof_circuit};
 
-use super::{MAX_STARK_BITS, MIN_STARK_BITS, RANGE_FIELDS};
+use super::{RecursionError, MAX_STARK_BITS, MIN_STARK_BITS, RANGE_FIELDS};
 use crate::batch::{self, layout, BatchStark, C, D, F};
 
 pub(super) type Data = CircuitData<F, C, D>;
@@ -111,13 +110,14 @@ impl ChildStatement {
 }
 
 /// Pads a builder to `common`'s shape: its public input count, gate set and degree.
-pub(super) fn pad_to(b: &mut CircuitBuilder<F, D>, common: &Common) -> Result<()> {
+pub(super) fn pad_to(b: &mut CircuitBuilder<F, D>, common: &Common) -> Result<(), RecursionError> {
     let pis = b.num_public_inputs();
-    ensure!(
-        pis <= common.num_public_inputs,
-        "{pis} public inputs do not fit the {} of the recursion shape",
-        common.num_public_inputs
-    );
+    if pis > common.num_public_inputs {
+        return Err(RecursionError::Circuit(format!(
+            "{pis} public inputs do not fit the {} of the recursion shape",
+            common.num_public_inputs
+        )));
+    }
     let zero = b.zero();
     for _ in pis..common.num_public_inputs {
         b.register_public_input(zero);
@@ -140,7 +140,7 @@ fn pad_degree(b: &mut CircuitBuilder<F, D>, bits: usize) {
 pub(super) fn wrap_builder(
     k: usize,
     shape: Option<&Common>,
-) -> Result<(CircuitBuilder<F, D>, WrapTargets)> {
+) -> Result<(CircuitBuilder<F, D>, WrapTargets), RecursionError> {
     let config = batch::stark_config();
     let mut b = CircuitBuilder::<F, D>::new(circuit_config());
     let stark = add_virtual_stark_proof_with_pis(&mut b, &BatchStark, &config, k, 0, 0);
@@ -312,7 +312,7 @@ pub(super) fn rewrap_builder(
     big_shape: &Common,
     big_names: &[HashOut<F>],
     shape: &Common,
-) -> Result<(CircuitBuilder<F, D>, ChildTargets)> {
+) -> Result<(CircuitBuilder<F, D>, ChildTargets), RecursionError> {
     let mut b = CircuitBuilder::<F, D>::new(circuit_config());
     let allowed: Vec<_> = big_names.iter().map(|h| b.constant_hash(*h)).collect();
     let (child, s) = add_child(&mut b, big_shape, None, &allowed);

@@ -1,21 +1,28 @@
 //! The proofs the recursion circuits make, and their byte formats.
 
-use anyhow::{anyhow, bail, Context, Result};
 use plonky2::plonk::proof::ProofWithPublicInputs;
 
 use super::build::{Common, Plonky2Proof};
-use super::{Circuits, FinalStatement, RangeStatement};
+use super::{Circuits, FinalStatement, RangeStatement, RecursionError};
 use crate::batch::{C, D, F};
 
 impl Circuits {
     /// Reads a wrap or aggregate proof from its bytes (see [`RecursiveProof::to_bytes`]).
-    pub fn read_recursive(&self, b: &[u8]) -> Result<RecursiveProof> {
-        let rest = crate::envelope::open(b, RECURSIVE_MAGIC, "recursive proof", FORMAT_VERSION)?;
-        let (&tag, body) = rest.split_first().context("the recursive proof is empty")?;
+    pub fn read_recursive(&self, b: &[u8]) -> Result<RecursiveProof, RecursionError> {
+        let what = "recursive proof";
+        let rest = crate::envelope::open(b, RECURSIVE_MAGIC, what, FORMAT_VERSION)?;
+        let (&tag, body) = rest.split_first().ok_or(RecursionError::Malformed {
+            what,
+            reason: "it is empty".into(),
+        })?;
         let kind = match tag {
             0 => Kind::Aggregate,
             bits => {
-                Self::check_bits(bits as usize)?;
+                // A kind no circuit exists for: the bytes are wrong, whatever they say.
+                Self::check_bits(bits as usize).map_err(|e| RecursionError::Malformed {
+                    what,
+                    reason: e.to_string(),
+                })?;
                 Kind::Wrap(bits as usize)
             }
         };
@@ -24,21 +31,33 @@ impl Circuits {
     }
 
     /// Reads a final proof from its bytes (see [`FinalProof::to_bytes`]).
-    pub fn read_final(&self, b: &[u8]) -> Result<FinalProof> {
+    pub fn read_final(&self, b: &[u8]) -> Result<FinalProof, RecursionError> {
         let body = crate::envelope::open(b, FINAL_MAGIC, "final proof", FORMAT_VERSION)?;
         let proof = read_guarded(body, &self.fin.data.common, "final proof")?;
         Ok(FinalProof { proof })
     }
 }
 
-fn read_guarded(b: &[u8], common: &Common, what: &str) -> Result<Plonky2Proof> {
+/// plonky2's proof decoder, with bytes it cannot read (it may index past them) an error instead
+/// of a panic.
+fn read_guarded(
+    b: &[u8],
+    common: &Common,
+    what: &'static str,
+) -> Result<Plonky2Proof, RecursionError> {
     let bytes = b.to_vec();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         ProofWithPublicInputs::<F, C, D>::from_bytes(bytes, common)
     })) {
         Ok(Ok(p)) => Ok(p),
-        Ok(Err(e)) => Err(anyhow!("the {what} is malformed: {e}")),
-        Err(_) => bail!("the {what} is malformed"),
+        Ok(Err(e)) => Err(RecursionError::Malformed {
+            what,
+            reason: e.to_string(),
+        }),
+        Err(_) => Err(RecursionError::Malformed {
+            what,
+            reason: "the decoder could not read it".into(),
+        }),
     }
 }
 
@@ -75,7 +94,7 @@ impl RecursiveProof {
     }
 
     /// The statement in its public inputs, unverified.
-    pub fn statement(&self) -> Result<RangeStatement> {
+    pub fn statement(&self) -> Result<RangeStatement, RecursionError> {
         RangeStatement::from_fields(&self.proof.public_inputs)
     }
 }
@@ -95,7 +114,7 @@ impl FinalProof {
     }
 
     /// The statement in its public inputs, unverified.
-    pub fn statement(&self) -> Result<FinalStatement> {
+    pub fn statement(&self) -> Result<FinalStatement, RecursionError> {
         FinalStatement::from_fields(&self.proof.public_inputs)
     }
 }

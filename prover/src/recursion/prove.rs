@@ -2,7 +2,6 @@
 //! the final proof. Every input is verified before anything is proved, and what a proof states
 //! is checked against what it should state.
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
 use plonky2::field::types::Field;
 use plonky2::iop::target::Target;
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
@@ -11,18 +10,23 @@ use plonky2::plonk::circuit_data::VerifierOnlyCircuitData;
 use starky::recursive_verifier::set_stark_proof_with_pis_target;
 
 use super::build::{circuit_config, pad_to, ChildTargets, Data, Plonky2Proof, Vd};
+use super::error::internal;
 use super::verify::verify_guarded;
 use super::{
-    address_limbs, Circuits, FinalProof, FinalStatement, Kind, RangeStatement, RecursiveProof,
-    DIRECT_WRAP_MAX_BITS, RANGE_FIELDS,
+    address_limbs, Circuits, FinalProof, FinalStatement, Input, Kind, RangeStatement,
+    RecursionError, RecursiveProof, DIRECT_WRAP_MAX_BITS, RANGE_FIELDS,
 };
 use crate::batch::{self, BatchProof, C, D, F};
 
 impl Circuits {
     /// Wraps a batch proof, with the batch accumulator before it. The batch proof is verified
     /// first; a proof that does not verify is refused.
-    pub fn wrap(&self, proof: &BatchProof, acc_old: [u64; 4]) -> Result<RecursiveProof> {
-        let statement = proof.verify().context("refusing to wrap a batch proof")?;
+    pub fn wrap(
+        &self,
+        proof: &BatchProof,
+        acc_old: [u64; 4],
+    ) -> Result<RecursiveProof, RecursionError> {
+        let statement = proof.verify().map_err(RecursionError::Batch)?;
         let expected = RangeStatement::of_batch(&statement, acc_old)?;
         let bits = proof
             .proof
@@ -36,27 +40,28 @@ impl Circuits {
             &proof.proof,
             bits,
             w.targets.zero,
-        )?;
+        )
+        .map_err(internal)?;
         for (t, &x) in w.targets.acc_old.iter().zip(&acc_old) {
-            pw.set_target(*t, F::from_canonical_u64(x))?;
+            pw.set_target(*t, F::from_canonical_u64(x))
+                .map_err(internal)?;
         }
         let mut out = prove_guarded(&w.data, pw, "wrap")?;
         if bits > DIRECT_WRAP_MAX_BITS {
             let r = self.rewrap_circuit()?;
             let mut pw = PartialWitness::new();
-            pw.set_proof_with_pis_target(&r.child.proof, &out)?;
-            pw.set_verifier_data_target(&r.child.vd, &w.data.verifier_only)?;
             let index = bits - DIRECT_WRAP_MAX_BITS - 1;
-            for (i, s) in r.child.select.iter().enumerate() {
-                pw.set_bool_target(*s, i == index)?;
-            }
+            set_child_as(&mut pw, &r.child, &out, &w.data.verifier_only, index)?;
             out = prove_guarded(&r.data, pw, "rewrap")?;
         }
         let got = RangeStatement::from_fields(&out.public_inputs)?;
-        ensure!(
-            got == expected,
-            "the wrap proof states {got:?}, not {expected:?}"
-        );
+        if got != expected {
+            return Err(RecursionError::WrongOutput {
+                what: "wrap proof",
+                expected: Box::new(expected),
+                got: Box::new(got),
+            });
+        }
         Ok(RecursiveProof {
             kind: Kind::Wrap(bits),
             proof: out,
@@ -68,7 +73,7 @@ impl Circuits {
         pw: &mut PartialWitness<F>,
         t: &ChildTargets,
         p: &RecursiveProof,
-    ) -> Result<()> {
+    ) -> Result<(), RecursionError> {
         let (vd, index) = self.leaf(p.kind)?;
         set_child_as(pw, t, &p.proof, vd, index)
     }
@@ -79,16 +84,19 @@ impl Circuits {
         &self,
         left: &RecursiveProof,
         right: &RecursiveProof,
-    ) -> Result<RecursiveProof> {
-        let l = self.verify(left).context("the left proof")?;
-        let r = self.verify(right).context("the right proof")?;
+    ) -> Result<RecursiveProof, RecursionError> {
+        let l = self.verify(left).map_err(|e| e.about(Input::Left))?;
+        let r = self.verify(right).map_err(|e| e.about(Input::Right))?;
         let expected = l.then(&r)?;
         let out = self.prove_aggregate(left, right)?;
         let got = out.statement()?;
-        ensure!(
-            got == expected,
-            "the aggregate proof states {got:?}, not {expected:?}"
-        );
+        if got != expected {
+            return Err(RecursionError::WrongOutput {
+                what: "aggregate proof",
+                expected: Box::new(expected),
+                got: Box::new(got),
+            });
+        }
         Ok(out)
     }
 
@@ -99,7 +107,7 @@ impl Circuits {
         &self,
         left: &RecursiveProof,
         right: &RecursiveProof,
-    ) -> Result<RecursiveProof> {
+    ) -> Result<RecursiveProof, RecursionError> {
         let (vd, _) = self.leaf(right.kind)?;
         self.prove_aggregate_with(left, &right.proof, vd, right.kind)
     }
@@ -112,28 +120,32 @@ impl Circuits {
     pub fn foreign_proof(
         &self,
         statement: &RangeStatement,
-    ) -> Result<(Plonky2Proof, VerifierOnlyCircuitData<C, D>)> {
+    ) -> Result<(Plonky2Proof, VerifierOnlyCircuitData<C, D>), RecursionError> {
         let mut b = CircuitBuilder::<F, D>::new(circuit_config());
         let claimed: Vec<Target> = (0..RANGE_FIELDS).map(|_| b.add_virtual_target()).collect();
         b.register_public_inputs(&claimed);
         pad_to(&mut b, &self.shape)?;
         let data = b.build::<C>();
-        ensure!(
-            data.common == self.shape,
-            "the foreign circuit does not have the recursion shape"
-        );
+        if data.common != self.shape {
+            return Err(RecursionError::Circuit(
+                "the foreign circuit does not have the recursion shape".into(),
+            ));
+        }
         let mut pw = PartialWitness::new();
         for (t, v) in claimed.iter().zip(statement.to_fields()) {
-            pw.set_target(*t, v)?;
+            pw.set_target(*t, v).map_err(internal)?;
         }
         let proof = prove_guarded(&data, pw, "foreign")?;
-        verify_guarded(&data.verifier_data(), &proof, "foreign")?;
+        verify_guarded(&data.verifier_data(), &proof, "foreign proof")?;
         Ok((proof, data.verifier_only))
     }
 
     /// The verifier data a proof of `kind` is checked against.
     #[doc(hidden)]
-    pub fn verifier_data_of(&self, kind: Kind) -> Result<VerifierOnlyCircuitData<C, D>> {
+    pub fn verifier_data_of(
+        &self,
+        kind: Kind,
+    ) -> Result<VerifierOnlyCircuitData<C, D>, RecursionError> {
         Ok(self.leaf(kind)?.0.clone())
     }
 
@@ -147,13 +159,14 @@ impl Circuits {
         right: &Plonky2Proof,
         right_vd: &VerifierOnlyCircuitData<C, D>,
         right_kind: Kind,
-    ) -> Result<RecursiveProof> {
+    ) -> Result<RecursiveProof, RecursionError> {
         let a = &self.aggregate;
         let (_, index) = self.leaf(right_kind)?;
         let mut pw = PartialWitness::new();
         self.set_child(&mut pw, &a.targets.children[0], left)?;
         set_child_as(&mut pw, &a.targets.children[1], right, right_vd, index)?;
-        pw.set_verifier_data_target(&a.targets.self_vd, &a.data.verifier_only)?;
+        pw.set_verifier_data_target(&a.targets.self_vd, &a.data.verifier_only)
+            .map_err(internal)?;
         let out = prove_guarded(&a.data, pw, "aggregate")?;
         Ok(RecursiveProof {
             kind: Kind::Aggregate,
@@ -162,21 +175,28 @@ impl Circuits {
     }
 
     /// The final proof of a wrap or aggregate, bound to the aggregator's address.
-    pub fn finalize(&self, p: &RecursiveProof, aggregator: [u8; 20]) -> Result<FinalProof> {
-        let range = self.verify(p).context("refusing to finalize")?;
+    pub fn finalize(
+        &self,
+        p: &RecursiveProof,
+        aggregator: [u8; 20],
+    ) -> Result<FinalProof, RecursionError> {
+        let range = self.verify(p).map_err(|e| e.about(Input::ToFinalize))?;
         let f = &self.fin;
         let mut pw = PartialWitness::new();
         self.set_child(&mut pw, &f.targets.child, p)?;
         for (t, x) in f.targets.aggregator.iter().zip(address_limbs(&aggregator)) {
-            pw.set_target(*t, F::from_canonical_u64(x))?;
+            pw.set_target(*t, F::from_canonical_u64(x))
+                .map_err(internal)?;
         }
         let out = prove_guarded(&f.data, pw, "final")?;
         let expected = FinalStatement { range, aggregator };
         let got = FinalStatement::from_fields(&out.public_inputs)?;
-        ensure!(
-            got == expected,
-            "the final proof states {got:?}, not {expected:?}"
-        );
+        if got != expected {
+            return Err(RecursionError::WrongFinalOutput {
+                expected: Box::new(expected),
+                got: Box::new(got),
+            });
+        }
         Ok(FinalProof { proof: out })
     }
 }
@@ -188,21 +208,32 @@ fn set_child_as(
     proof: &Plonky2Proof,
     vd: &Vd,
     index: usize,
-) -> Result<()> {
-    pw.set_proof_with_pis_target(&t.proof, proof)?;
-    pw.set_verifier_data_target(&t.vd, vd)?;
+) -> Result<(), RecursionError> {
+    pw.set_proof_with_pis_target(&t.proof, proof)
+        .map_err(internal)?;
+    pw.set_verifier_data_target(&t.vd, vd).map_err(internal)?;
     for (i, s) in t.select.iter().enumerate() {
-        pw.set_bool_target(*s, i == index)?;
+        pw.set_bool_target(*s, i == index).map_err(internal)?;
     }
     Ok(())
 }
 
 /// plonky2's prover panics on a witness that breaks a constraint it checks while generating; a
 /// refused witness is an error here.
-fn prove_guarded(data: &Data, pw: PartialWitness<F>, what: &str) -> Result<Plonky2Proof> {
+fn prove_guarded(
+    data: &Data,
+    pw: PartialWitness<F>,
+    circuit: &'static str,
+) -> Result<Plonky2Proof, RecursionError> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| data.prove(pw))) {
         Ok(Ok(p)) => Ok(p),
-        Ok(Err(e)) => Err(anyhow!("the {what} circuit refused its witness: {e}")),
-        Err(_) => bail!("the {what} circuit refused its witness (a constraint does not hold)"),
+        Ok(Err(e)) => Err(RecursionError::Refused {
+            circuit,
+            reason: format!("{e:#}"),
+        }),
+        Err(_) => Err(RecursionError::Refused {
+            circuit,
+            reason: "a constraint does not hold".into(),
+        }),
     }
 }

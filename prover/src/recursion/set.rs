@@ -4,7 +4,6 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use anyhow::{bail, ensure, Context, Result};
 use plonky2::field::types::Sample;
 use plonky2::gates::gate::GateRef;
 use plonky2::hash::hash_types::HashOut;
@@ -15,19 +14,23 @@ use super::build::{
     union_gates, vd_hash, wrap_builder, AggregateTargets, ChildTargets, Common, Data, FinalTargets,
     Vd, WrapTargets, DIRECT_WRAP_MAX_BITS, MIN_AGGREGATE_BITS, NUM_LEAVES, NUM_WRAPS,
 };
-use super::{Kind, FINAL_FIELDS, MAX_STARK_BITS, MIN_STARK_BITS};
+use super::{Kind, RecursionError, FINAL_FIELDS, MAX_STARK_BITS, MIN_STARK_BITS};
 use crate::batch::{C, D, F};
 
 /// Where circuit data comes from: built, or read from (and written to) the cache.
 pub(super) trait Source: Send + Sync {
     /// The circuit data of `name`, whose builder `b` is.
-    fn data(&self, name: &str, b: CircuitBuilder<F, D>) -> Result<Data>;
+    fn data(&self, name: &str, b: CircuitBuilder<F, D>) -> Result<Data, RecursionError>;
     /// Only the verifier data of `name` (cheap when cached).
-    fn verifier(&self, name: &str, b: CircuitBuilder<F, D>) -> Result<Vd> {
+    fn verifier(&self, name: &str, b: CircuitBuilder<F, D>) -> Result<Vd, RecursionError> {
         Ok(self.data(name, b)?.verifier_only)
     }
     /// A common circuit data found by `find`, cached under `name`.
-    fn shape(&self, name: &str, find: &mut dyn FnMut() -> Result<Common>) -> Result<Common> {
+    fn shape(
+        &self,
+        name: &str,
+        find: &mut dyn FnMut() -> Result<Common, RecursionError>,
+    ) -> Result<Common, RecursionError> {
         let _ = name;
         find()
     }
@@ -75,7 +78,7 @@ impl Circuits {
     pub(super) fn assemble(
         source: Box<dyn Source>,
         progress: &mut dyn FnMut(&str),
-    ) -> Result<Self> {
+    ) -> Result<Self, RecursionError> {
         // The shape of the large wraps: the largest one's, with the gates of the smallest.
         let mut gates: Vec<GateRef<F, D>> = Vec::new();
         let big_shape = source.shape("shape-large-wrap", &mut || {
@@ -87,7 +90,8 @@ impl Circuits {
                 union_gates(&mut gates, &common.gates);
                 largest = Some(common);
             }
-            let largest = largest.context("two wraps")?;
+            let largest = largest
+                .ok_or_else(|| RecursionError::Circuit("no wrap circuit was built".into()))?;
             Ok(blank_shape(
                 largest.num_public_inputs,
                 &gates,
@@ -113,7 +117,9 @@ impl Circuits {
                 }
                 shape = next;
             }
-            bail!("the aggregate circuit's shape did not settle")
+            Err(RecursionError::Circuit(
+                "the aggregate circuit's shape did not settle".into(),
+            ))
         })?;
         union_gates(&mut gates, &shape.gates);
 
@@ -140,21 +146,23 @@ impl Circuits {
         progress("aggregate circuit");
         let (b, targets) = aggregate_builder(&shape, &leaf_names, &gates, MIN_AGGREGATE_BITS);
         let data = source.data("aggregate", b)?;
-        ensure!(
-            data.common == shape,
-            "the aggregate circuit does not have the shape it verifies"
-        );
+        if data.common != shape {
+            return Err(RecursionError::Circuit(
+                "the aggregate circuit does not have the shape it verifies".into(),
+            ));
+        }
         let aggregate = Aggregate { data, targets };
 
         progress("final circuit");
         let vd = &aggregate.data.verifier_only;
         let (b, targets) = final_builder(&shape, vd_hash(vd), vd, &leaf_names);
         let data = source.data("final", b)?;
-        ensure!(
-            data.common.num_public_inputs == FINAL_FIELDS,
-            "the final circuit has {} public inputs",
-            data.common.num_public_inputs
-        );
+        if data.common.num_public_inputs != FINAL_FIELDS {
+            return Err(RecursionError::Circuit(format!(
+                "the final circuit has {} public inputs, not {FINAL_FIELDS}",
+                data.common.num_public_inputs
+            )));
+        }
         let fin = Final { data, targets };
         Ok(Self {
             source,
@@ -181,16 +189,15 @@ impl Circuits {
         names
     }
 
-    pub(super) fn check_bits(bits: usize) -> Result<()> {
-        ensure!(
-            (MIN_STARK_BITS..=MAX_STARK_BITS).contains(&bits),
-            "no wrap circuit for a batch proof of 2^{bits} rows (from 2^{MIN_STARK_BITS} to \
-             2^{MAX_STARK_BITS})"
-        );
-        Ok(())
+    pub(super) fn check_bits(bits: usize) -> Result<(), RecursionError> {
+        if (MIN_STARK_BITS..=MAX_STARK_BITS).contains(&bits) {
+            Ok(())
+        } else {
+            Err(RecursionError::UnsupportedSize { bits })
+        }
     }
 
-    pub(super) fn wrap_circuit(&self, bits: usize) -> Result<Arc<Wrap>> {
+    pub(super) fn wrap_circuit(&self, bits: usize) -> Result<Arc<Wrap>, RecursionError> {
         Self::check_bits(bits)?;
         let cell = &self.wraps[bits - MIN_STARK_BITS];
         if let Some(w) = cell.get() {
@@ -207,17 +214,17 @@ impl Circuits {
         };
         let (b, targets) = wrap_builder(bits, Some(target))?;
         let data = self.source.data(&format!("wrap-{bits}"), b)?;
-        ensure!(
-            data.verifier_only == self.wrap_vds[bits - MIN_STARK_BITS] && data.common == *target,
-            "the wrap circuit for 2^{bits} rows is not the one the aggregate circuit accepts \
-             (a stale cache?)"
-        );
+        if data.verifier_only != self.wrap_vds[bits - MIN_STARK_BITS] || data.common != *target {
+            return Err(RecursionError::StaleCircuit {
+                circuit: format!("wrap circuit for 2^{bits} rows"),
+            });
+        }
         let w = Arc::new(Wrap { data, targets });
         let _ = cell.set(w.clone());
         Ok(w)
     }
 
-    pub(super) fn rewrap_circuit(&self) -> Result<Arc<Rewrap>> {
+    pub(super) fn rewrap_circuit(&self) -> Result<Arc<Rewrap>, RecursionError> {
         if let Some(r) = self.rewrap.get() {
             return Ok(r.clone());
         }
@@ -231,10 +238,11 @@ impl Circuits {
             .collect();
         let (b, child) = rewrap_builder(&self.big_shape, &big_names, &self.shape)?;
         let data = self.source.data("rewrap", b)?;
-        ensure!(
-            data.verifier_only == self.rewrap_vd && data.common == self.shape,
-            "the rewrap circuit is not the one the aggregate circuit accepts (a stale cache?)"
-        );
+        if data.verifier_only != self.rewrap_vd || data.common != self.shape {
+            return Err(RecursionError::StaleCircuit {
+                circuit: "rewrap circuit".into(),
+            });
+        }
         let r = Arc::new(Rewrap { data, child });
         let _ = self.rewrap.set(r.clone());
         Ok(r)
@@ -246,7 +254,7 @@ impl Circuits {
     }
 
     /// Loads (or builds) every wrap circuit now rather than on first use.
-    pub fn load_all(&self) -> Result<()> {
+    pub fn load_all(&self) -> Result<(), RecursionError> {
         for k in MIN_STARK_BITS..=MAX_STARK_BITS {
             self.wrap_circuit(k)?;
         }
@@ -255,7 +263,7 @@ impl Circuits {
     }
 
     /// The verifier data a leaf proof of this kind is checked against, and its selector index.
-    pub(super) fn leaf(&self, kind: Kind) -> Result<(&Vd, usize)> {
+    pub(super) fn leaf(&self, kind: Kind) -> Result<(&Vd, usize), RecursionError> {
         match kind {
             Kind::Aggregate => Ok((&self.aggregate.data.verifier_only, 0)),
             Kind::Wrap(bits) => {

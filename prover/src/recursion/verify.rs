@@ -1,27 +1,27 @@
 //! Verifying wrap, aggregate and final proofs against the circuits of this set.
 
-use anyhow::{anyhow, bail, ensure, Result};
 use plonky2::plonk::circuit_data::VerifierCircuitData;
 
 use super::build::{vd_elements, Plonky2Proof};
 use super::{Circuits, FinalProof, FinalStatement, Kind, RangeStatement, RecursiveProof};
-use super::{FINAL_FIELDS, RANGE_FIELDS};
+use super::{RecursionError, FINAL_FIELDS, RANGE_FIELDS};
 use crate::batch::{C, D, F};
 
 impl Circuits {
     /// Verifies a wrap or aggregate proof and returns its statement.
-    pub fn verify(&self, p: &RecursiveProof) -> Result<RangeStatement> {
+    pub fn verify(&self, p: &RecursiveProof) -> Result<RangeStatement, RecursionError> {
         let (vd, _) = self.leaf(p.kind)?;
         let what = match p.kind {
-            Kind::Aggregate => "aggregate",
-            Kind::Wrap(_) => "wrap",
+            Kind::Aggregate => "aggregate proof",
+            Kind::Wrap(_) => "wrap proof",
         };
-        ensure!(
-            p.proof.public_inputs.len() == self.shape.num_public_inputs,
-            "the {what} proof has {} public inputs, not {}",
-            p.proof.public_inputs.len(),
-            self.shape.num_public_inputs
-        );
+        if p.proof.public_inputs.len() != self.shape.num_public_inputs {
+            return Err(RecursionError::PublicInputs {
+                what,
+                expected: self.shape.num_public_inputs,
+                got: p.proof.public_inputs.len(),
+            });
+        }
         if p.kind == Kind::Aggregate {
             // The verifier data it checked its children against must be this circuit's.
             let cap: Vec<[F; 4]> = vd
@@ -31,10 +31,12 @@ impl Circuits {
                 .map(|h| h.elements)
                 .collect();
             let own = vd_elements(&vd.circuit_digest.elements, &cap);
-            ensure!(
-                p.proof.public_inputs[RANGE_FIELDS..] == own[..],
-                "the aggregate proof names other verifier data than this aggregate circuit's"
-            );
+            if p.proof.public_inputs[RANGE_FIELDS..] != own[..] {
+                return Err(RecursionError::Invalid {
+                    what,
+                    reason: "it names other verifier data than this aggregate circuit's".into(),
+                });
+            }
         }
         let data = VerifierCircuitData {
             verifier_only: vd.clone(),
@@ -45,13 +47,15 @@ impl Circuits {
     }
 
     /// Verifies a final proof and returns its statement.
-    pub fn verify_final(&self, p: &FinalProof) -> Result<FinalStatement> {
-        ensure!(
-            p.proof.public_inputs.len() == FINAL_FIELDS,
-            "the final proof has {} public inputs, not {FINAL_FIELDS}",
-            p.proof.public_inputs.len()
-        );
-        verify_guarded(&self.fin.data.verifier_data(), &p.proof, "final")?;
+    pub fn verify_final(&self, p: &FinalProof) -> Result<FinalStatement, RecursionError> {
+        if p.proof.public_inputs.len() != FINAL_FIELDS {
+            return Err(RecursionError::PublicInputs {
+                what: "final proof",
+                expected: FINAL_FIELDS,
+                got: p.proof.public_inputs.len(),
+            });
+        }
+        verify_guarded(&self.fin.data.verifier_data(), &p.proof, "final proof")?;
         FinalStatement::from_fields(&p.proof.public_inputs)
     }
 
@@ -61,14 +65,22 @@ impl Circuits {
     }
 }
 
+/// plonky2's verifier, with a proof it cannot read (it indexes before it checks shapes) an
+/// error instead of a panic. `what` names the proof: "wrap proof", "final proof", …
 pub(super) fn verify_guarded(
     data: &VerifierCircuitData<F, C, D>,
     p: &Plonky2Proof,
-    what: &str,
-) -> Result<()> {
+    what: &'static str,
+) -> Result<(), RecursionError> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| data.verify(p.clone()))) {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(anyhow!("the {what} proof does not verify: {e}")),
-        Err(_) => bail!("the {what} proof is malformed (the verifier could not read it)"),
+        Ok(Err(e)) => Err(RecursionError::Invalid {
+            what,
+            reason: format!("{e:#}"),
+        }),
+        Err(_) => Err(RecursionError::Malformed {
+            what,
+            reason: "the verifier could not read it".into(),
+        }),
     }
 }
