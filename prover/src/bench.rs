@@ -4,9 +4,22 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
 use zknode_kernels::sample;
-use zknode_kernels::{Backend, DeviceKind, Goldilocks, NttDirection, ResidentOp};
+use zknode_kernels::{Backend, DeviceKind, Goldilocks, KernelError, NttDirection, ResidentOp};
+
+/// Why the benchmark stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A kernel failed outside any case (in the sanity check).
+    #[error("{0}")]
+    Kernel(KernelError),
+    /// A kernel failed in the case `case` (its progress label).
+    #[error("benchmark case {case}: {error}")]
+    Case { case: String, error: KernelError },
+    /// The NTT of a sample is not what it must be: the device computes wrong results.
+    #[error("NTT sanity check failed on {device}")]
+    Sanity { device: String },
+}
 
 /// One benchmark case: an operation at one size.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,7 +177,7 @@ fn median_of_runs<T>(
     iters: usize,
     mut setup: impl FnMut() -> T,
     mut run: impl FnMut(T) -> zknode_kernels::Result<()>,
-) -> Result<Duration> {
+) -> Result<Duration, KernelError> {
     let mut times = Vec::with_capacity(iters);
     for i in 0..=iters {
         let input = setup();
@@ -183,7 +196,7 @@ pub fn run_case(
     case: &Case,
     iters: usize,
     seed: u64,
-) -> Result<Measurement> {
+) -> Result<Measurement, KernelError> {
     let mut rng = sample::rng(seed);
     let iters = iters.max(1);
     let (end_to_end, resident) = match *case {
@@ -343,7 +356,7 @@ pub fn run_suite(
     iters: usize,
     seed: u64,
     memory_limit: u64,
-) -> Result<Vec<Measurement>> {
+) -> Result<Vec<Measurement>, BenchError> {
     let mut out = Vec::new();
     for (i, case) in cases.iter().enumerate() {
         let label = format!(
@@ -363,8 +376,12 @@ pub fn run_suite(
         }
         eprint!("{label} ... ");
         let t = Instant::now();
-        let m = run_case(backend, case, iters, seed.wrapping_add(i as u64))
-            .with_context(|| format!("benchmark case {label}"))?;
+        let m = run_case(backend, case, iters, seed.wrapping_add(i as u64)).map_err(|error| {
+            BenchError::Case {
+                case: label.clone(),
+                error,
+            }
+        })?;
         eprintln!(
             "{} per run ({} total)",
             fmt_duration(m.resident),
@@ -376,16 +393,18 @@ pub fn run_suite(
 }
 
 /// A check that a benchmark input really is used: the NTT of a sample differs from the sample.
-pub fn sanity(backend: &dyn Backend) -> Result<()> {
+pub fn sanity(backend: &dyn Backend) -> Result<(), BenchError> {
     let mut rng = sample::rng(1);
     let data = sample::goldilocks(&mut rng, 1 << 4);
     let mut d = data.clone();
-    backend.goldilocks_ntt(&mut d, 4, NttDirection::Forward)?;
-    anyhow::ensure!(
-        d != data && d[0] == data.iter().fold(Goldilocks::ZERO, |a, &b| a + b),
-        "NTT sanity check failed on {}",
-        backend.info()
-    );
+    backend
+        .goldilocks_ntt(&mut d, 4, NttDirection::Forward)
+        .map_err(BenchError::Kernel)?;
+    if d == data || d[0] != data.iter().fold(Goldilocks::ZERO, |a, &b| a + b) {
+        return Err(BenchError::Sanity {
+            device: backend.info().to_string(),
+        });
+    }
     Ok(())
 }
 

@@ -6,3 +6,5 @@ pub mod bench;
 mod envelope;
 pub mod recursion;
 pub mod worker;
+
+pub use envelope::EnvelopeError;

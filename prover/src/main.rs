@@ -405,7 +405,8 @@ fn run_serve(args: ServeArgs) -> Result<()> {
         if tokio::signal::ctrl_c().await.is_ok() {
             tracing::info!("interrupted; stopping");
         }
-    }))
+    }))?;
+    Ok(())
 }
 
 fn run(cli: Cli) -> Result<()> {

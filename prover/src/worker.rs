@@ -28,7 +28,6 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{anyhow, Context, Result};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Endpoint;
@@ -40,16 +39,21 @@ use zknode_proto::{MAX_MESSAGE_BYTES, PROTOCOL_VERSION, VERSION_MISMATCH_CODE};
 use zknode_witness::BatchWitness;
 
 use crate::batch::{prove_witness, Committer};
+use crate::recursion::{Input, RecursionError};
 
 /// Recursive proving for GenAggregatedProof and GenFinalProof. Both run on a blocking thread
 /// (they may take seconds) and return the proof's bytes, or an error whose text goes back to
 /// the aggregator.
 pub trait RecursionHandler: Send + Sync + 'static {
     /// One proof of the two adjacent proofs `left` and `right` (batch or aggregated proofs).
-    fn aggregate(&self, left: &[u8], right: &[u8]) -> Result<Vec<u8>>;
+    fn aggregate(&self, left: &[u8], right: &[u8]) -> Result<Vec<u8>, RecursionError>;
     /// The proof settled on L1, made from an aggregated proof and bound to
     /// `aggregator_address`.
-    fn finalize(&self, proof: &[u8], aggregator_address: [u8; 20]) -> Result<Vec<u8>>;
+    fn finalize(
+        &self,
+        proof: &[u8],
+        aggregator_address: [u8; 20],
+    ) -> Result<Vec<u8>, RecursionError>;
 }
 
 /// A [`RecursionHandler`] made of two functions:
@@ -61,8 +65,8 @@ pub struct FnRecursion<A, F> {
 
 impl<A, F> FnRecursion<A, F>
 where
-    A: Fn(&[u8], &[u8]) -> Result<Vec<u8>> + Send + Sync + 'static,
-    F: Fn(&[u8], [u8; 20]) -> Result<Vec<u8>> + Send + Sync + 'static,
+    A: Fn(&[u8], &[u8]) -> Result<Vec<u8>, RecursionError> + Send + Sync + 'static,
+    F: Fn(&[u8], [u8; 20]) -> Result<Vec<u8>, RecursionError> + Send + Sync + 'static,
 {
     pub fn new(aggregate: A, finalize: F) -> Self {
         Self {
@@ -74,13 +78,17 @@ where
 
 impl<A, F> RecursionHandler for FnRecursion<A, F>
 where
-    A: Fn(&[u8], &[u8]) -> Result<Vec<u8>> + Send + Sync + 'static,
-    F: Fn(&[u8], [u8; 20]) -> Result<Vec<u8>> + Send + Sync + 'static,
+    A: Fn(&[u8], &[u8]) -> Result<Vec<u8>, RecursionError> + Send + Sync + 'static,
+    F: Fn(&[u8], [u8; 20]) -> Result<Vec<u8>, RecursionError> + Send + Sync + 'static,
 {
-    fn aggregate(&self, left: &[u8], right: &[u8]) -> Result<Vec<u8>> {
+    fn aggregate(&self, left: &[u8], right: &[u8]) -> Result<Vec<u8>, RecursionError> {
         (self.aggregate)(left, right)
     }
-    fn finalize(&self, proof: &[u8], aggregator_address: [u8; 20]) -> Result<Vec<u8>> {
+    fn finalize(
+        &self,
+        proof: &[u8],
+        aggregator_address: [u8; 20],
+    ) -> Result<Vec<u8>, RecursionError> {
         (self.finalize)(proof, aggregator_address)
     }
 }
@@ -88,16 +96,24 @@ where
 /// The recursion circuits answer GenAggregatedProof and GenFinalProof: both inputs are verified
 /// (and must chain) before anything is proved.
 impl RecursionHandler for crate::recursion::Circuits {
-    fn aggregate(&self, left: &[u8], right: &[u8]) -> Result<Vec<u8>> {
-        let l = self.read_recursive(left).context("the left proof")?;
-        let r = self.read_recursive(right).context("the right proof")?;
+    fn aggregate(&self, left: &[u8], right: &[u8]) -> Result<Vec<u8>, RecursionError> {
+        let l = self
+            .read_recursive(left)
+            .map_err(|e| e.about(Input::Left))?;
+        let r = self
+            .read_recursive(right)
+            .map_err(|e| e.about(Input::Right))?;
         Ok(crate::recursion::Circuits::aggregate(self, &l, &r)?.to_bytes())
     }
 
-    fn finalize(&self, proof: &[u8], aggregator_address: [u8; 20]) -> Result<Vec<u8>> {
+    fn finalize(
+        &self,
+        proof: &[u8],
+        aggregator_address: [u8; 20],
+    ) -> Result<Vec<u8>, RecursionError> {
         let p = self
             .read_recursive(proof)
-            .context("the proof to finalize")?;
+            .map_err(|e| e.about(Input::ToFinalize))?;
         Ok(crate::recursion::Circuits::finalize(self, &p, aggregator_address)?.to_bytes())
     }
 }
@@ -162,16 +178,33 @@ pub fn default_prover_id() -> String {
     format!("{host}-{}", std::process::id())
 }
 
+/// Why [`run`] stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// [`WorkerConfig::aggregator`] is not an address a connection can be made to.
+    #[error("{address:?} is not an aggregator address: {reason}")]
+    BadAddress { address: String, reason: String },
+    /// The aggregator refused this prover for good (another protocol version, say).
+    #[error("the aggregator at {uri} refused this prover: {reason}")]
+    Refused { uri: String, reason: String },
+}
+
 /// Serves the aggregator until it refuses this prover (an error naming the reason) or
 /// `shutdown` completes (`Ok`). Connection failures are logged and retried with backoff.
-pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> Result<()> {
+pub async fn run(
+    config: WorkerConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), WorkerError> {
     let uri = if config.aggregator.contains("://") {
         config.aggregator.clone()
     } else {
         format!("http://{}", config.aggregator)
     };
     let endpoint = Endpoint::from_shared(uri.clone())
-        .with_context(|| format!("{:?} is not an aggregator address", config.aggregator))?
+        .map_err(|e| WorkerError::BadAddress {
+            address: config.aggregator.clone(),
+            reason: error_chain(&e),
+        })?
         .connect_timeout(config.connect_timeout)
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(20))
@@ -193,9 +226,7 @@ pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> Re
                 attempt = 0;
             }
             Err(SessionError::Refused(reason)) => {
-                return Err(anyhow!(
-                    "the aggregator at {uri} refused this prover: {reason}"
-                ));
+                return Err(WorkerError::Refused { uri, reason });
             }
             Err(SessionError::Lost(e)) => {
                 tracing::warn!("the connection to the aggregator at {uri} was lost: {e}");
@@ -486,14 +517,16 @@ impl Worker {
                 DeviceKind::Cpu => Committer::Plonky2,
             };
             let (proof, _timings) = prove_witness(&witness, committer)?;
-            Ok(proof.to_bytes())
+            Ok::<_, crate::batch::ProofError>(proof.to_bytes())
         })
     }
 
     /// Takes the job slot and runs `work` on a blocking thread; OK with the job id, or busy.
-    fn start_job<W>(self: &Arc<Self>, what: &str, work: W) -> (ResultCode, String, String)
+    /// The text of the error `work` fails with is what GetProof answers.
+    fn start_job<W, E>(self: &Arc<Self>, what: &str, work: W) -> (ResultCode, String, String)
     where
-        W: FnOnce() -> Result<Vec<u8>> + Send + 'static,
+        W: FnOnce() -> Result<Vec<u8>, E> + Send + 'static,
+        E: std::fmt::Display,
     {
         let (job_id, state) = {
             let mut jobs = self.jobs();
@@ -515,7 +548,7 @@ impl Worker {
             let t = std::time::Instant::now();
             let outcome = match std::panic::catch_unwind(AssertUnwindSafe(work)) {
                 Ok(Ok(bytes)) => JobState::Done(Arc::new(bytes)),
-                Ok(Err(e)) => JobState::Failed(format!("{e:#}")),
+                Ok(Err(e)) => JobState::Failed(e.to_string()),
                 Err(panic) => JobState::Failed(format!(
                     "the prover panicked: {}",
                     panic_text(panic.as_ref())

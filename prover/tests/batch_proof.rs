@@ -12,7 +12,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use plonky2::field::types::Field;
 use zknode_prover::batch::forge::prove_anyway;
 use zknode_prover::batch::poseidon::fill_lane;
-use zknode_prover::batch::{self, layout, trace, Statement, F};
+use zknode_prover::batch::{self, layout, trace, ProofError, Statement, F};
 
 use layout::NUM_COLUMNS as W;
 
@@ -37,6 +37,7 @@ fn assert_rejected(t: &trace::Table, st: &Statement, what: &str) {
     let proof = forged_proof(t, st, what);
     let err = batch::verify(&proof).expect_err(what);
     eprintln!("{what}: rejected ({err})");
+    assert!(err.is_prover_fault(), "{what}: {err}");
 }
 
 fn rows_where(t: &trace::Table, col: usize) -> impl Iterator<Item = usize> + '_ {
@@ -54,13 +55,12 @@ fn honest_proof_verifies_and_changed_public_inputs_do_not() {
     // Another statement with the same proof.
     let mut p = proof.clone();
     p.public_inputs[layout::PI_NEW_ROOT] += F::ONE;
-    assert!(batch::verify(&p).is_err(), "a changed new root verified");
+    let e = batch::verify(&p).expect_err("a changed new root verified");
+    assert!(matches!(e, ProofError::Invalid { .. }), "{e}");
     let mut p = proof.clone();
     p.public_inputs[layout::PI_DATA] += F::ONE;
-    assert!(
-        batch::verify(&p).is_err(),
-        "a changed batch data commitment verified"
-    );
+    let e = batch::verify(&p).expect_err("a changed batch data commitment verified");
+    assert!(matches!(e, ProofError::Invalid { .. }), "{e}");
 }
 
 /// On an honest table the cheating prover is an honest prover: its proof verifies, and it
@@ -261,7 +261,8 @@ fn malformed_shapes_are_rejected() {
     for (what, edit) in cases {
         let mut p = proof.clone();
         edit(&mut p);
-        assert!(batch::verify(&p).is_err(), "{what}: verified");
+        let e = batch::verify(&p).expect_err(what);
+        assert!(e.is_prover_fault(), "{what}: {e}");
     }
 
     let mut p = proof.clone();
@@ -270,6 +271,16 @@ fn malformed_shapes_are_rejected() {
     // the shape first.
     let e = batch::verify(&p).expect_err("a proof without query rounds verified");
     assert!(e.to_string().contains("FRI query rounds"), "{e}");
+    assert!(
+        matches!(
+            e,
+            ProofError::QueryRounds {
+                expected: 28,
+                got: 0
+            }
+        ),
+        "{e:?}"
+    );
     let mut p = proof.clone();
     p.proof.opening_proof.query_round_proofs.truncate(1);
     assert!(

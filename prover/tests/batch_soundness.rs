@@ -45,6 +45,7 @@ fn rejected_only_by(t: &trace::Table, st: &Statement, only: &[&str], what: &str)
     let proof = prove_anyway(batch::columns(t), &st.to_fields());
     let err = batch::verify(&proof).expect_err(what);
     eprintln!("{what}: rejected ({err})");
+    assert!(err.is_prover_fault(), "{what}: {err}");
 }
 
 /// Hole 1: the operation commitment was free on commit rows. The table applies the operations

@@ -3,7 +3,8 @@
 //! get clear errors.
 
 use zknode_kernels::{Backend, CpuBackend, CudaBackend};
-use zknode_prover::batch::{prove_witness, BatchProof, Committer};
+use zknode_prover::batch::{prove_witness, BatchProof, Committer, ProofError};
+use zknode_prover::EnvelopeError;
 use zknode_witness::random_witness;
 
 #[test]
@@ -23,18 +24,47 @@ fn proof_from_witness_carries_its_public_inputs() {
     let bytes = proof.to_bytes();
     let back = BatchProof::from_bytes(&bytes).expect("decode");
     assert_eq!(back.to_bytes(), bytes);
-    let e = BatchProof::from_bytes(b"not a proof")
-        .unwrap_err()
-        .to_string();
+    let err = BatchProof::from_bytes(b"not a proof").unwrap_err();
+    let e = err.to_string();
     assert!(e.contains("not a zkNode batch proof"), "{e}");
-    let e = BatchProof::from_bytes(&bytes[..bytes.len() / 2])
-        .unwrap_err()
-        .to_string();
+    assert!(
+        matches!(
+            err,
+            ProofError::Envelope(EnvelopeError::WrongMagic { expected, .. }) if &expected == b"ZKBP"
+        ),
+        "{err:?}"
+    );
+    let err = BatchProof::from_bytes(&bytes[..bytes.len() / 2]).unwrap_err();
+    let e = err.to_string();
     assert!(e.contains("malformed"), "{e}");
+    assert!(err.is_malformed() && err.is_prover_fault(), "{err:?}");
     let mut v2 = bytes.clone();
     v2[4] = 2;
-    let e = BatchProof::from_bytes(&v2).unwrap_err().to_string();
+    let err = BatchProof::from_bytes(&v2).unwrap_err();
+    let e = err.to_string();
     assert!(e.contains("format 2 is not supported"), "{e}");
+    assert!(
+        matches!(
+            err,
+            ProofError::Envelope(EnvelopeError::UnsupportedVersion {
+                expected: 1,
+                got: 2,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+
+    // A proof checked against another statement than its own.
+    let mut other = st.clone();
+    other.batch_number += 1;
+    proof.verify_expecting(&st).expect("its own statement");
+    let err = proof.verify_expecting(&other).unwrap_err();
+    assert!(
+        matches!(&err, ProofError::WrongStatement { expected, got } if **expected == other && **got == st),
+        "{err:?}"
+    );
+    assert!(err.is_invalid() && err.is_prover_fault(), "{err:?}");
 }
 
 /// Runs `f` on a one-thread rayon pool. starky's proof-of-work search (plonky2's
@@ -75,6 +105,9 @@ fn backend_commitment_gives_identical_proof_bytes() {
 fn bad_witness_is_refused_naming_the_operation() {
     let mut w = random_witness(10, 5);
     w.ops[4].proof.old_value += ruint::aliases::U256::from(1u64);
-    let e = format!("{:#}", prove_witness(&w, Committer::Plonky2).unwrap_err());
+    let err = prove_witness(&w, Committer::Plonky2).unwrap_err();
+    let e = err.to_string();
     assert!(e.contains("operation 4"), "{e}");
+    assert!(matches!(err, ProofError::Witness(_)), "{err:?}");
+    assert!(err.is_witness_fault() && !err.is_prover_fault() && !err.is_internal());
 }

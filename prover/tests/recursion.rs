@@ -11,7 +11,9 @@ use std::time::Instant;
 
 use plonky2::field::types::Field;
 use zknode_prover::batch::{self, BatchProof, Committer, Statement, F};
-use zknode_prover::recursion::{self, acc_over, Circuits, FinalStatement, RangeStatement};
+use zknode_prover::recursion::{
+    self, acc_over, Circuits, FinalStatement, Input, RangeStatement, RecursionError,
+};
 use zknode_witness::random_batches;
 
 fn circuits() -> Circuits {
@@ -107,14 +109,47 @@ fn batches_wrap_aggregate_and_finalize() {
     );
 
     // Not adjacent, out of order, or not chaining: refused before proving...
-    assert!(c.aggregate(&wraps[0], &wraps[2]).is_err());
-    assert!(c.aggregate(&wraps[1], &wraps[0]).is_err());
+    let refused_unchained = |r: Result<recursion::RecursiveProof, RecursionError>| {
+        let e = r.expect_err("an aggregate of proofs that do not chain");
+        assert!(e.is_prover_fault() && !e.is_internal(), "{e}");
+        e
+    };
+    let e = refused_unchained(c.aggregate(&wraps[0], &wraps[2]));
+    assert!(
+        matches!(&e, RecursionError::NotAdjacent { left, right } if *left == (1..=1) && *right == (3..=3)),
+        "{e}"
+    );
+    assert_eq!(e.to_string(), "batches 1..=1 and 3..=3 are not adjacent");
+    let e = refused_unchained(c.aggregate(&wraps[1], &wraps[0]));
+    assert!(matches!(e, RecursionError::NotAdjacent { .. }), "{e}");
     // ...and by the circuit itself when a prover skips the checks.
-    assert!(c.prove_aggregate(&wraps[0], &wraps[2]).is_err());
-    assert!(c.prove_aggregate(&wraps[1], &wraps[0]).is_err());
+    let refused_by_circuit = |r: Result<recursion::RecursiveProof, RecursionError>| {
+        let e = r.expect_err("the aggregate circuit proved proofs that do not chain");
+        assert!(
+            matches!(
+                e,
+                RecursionError::Refused {
+                    circuit: "aggregate",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    };
+    refused_by_circuit(c.prove_aggregate(&wraps[0], &wraps[2]));
+    refused_by_circuit(c.prove_aggregate(&wraps[1], &wraps[0]));
     // A wrap that starts from another accumulator does not chain either.
     let stray = c.wrap(&proofs[1].0, [1, 2, 3, 4]).expect("wrap");
-    assert!(c.prove_aggregate(&wraps[0], &stray).is_err());
+    let e = refused_unchained(c.aggregate(&wraps[0], &stray));
+    assert!(
+        matches!(
+            &e,
+            RecursionError::AccumulatorMismatch { left_last: 1, right_first: 2, expected, got }
+                if *expected == wraps[0].statement().unwrap().acc_new && *got == [1, 2, 3, 4]
+        ),
+        "{e}"
+    );
+    refused_by_circuit(c.prove_aggregate(&wraps[0], &stray));
 
     // A child from a circuit outside the allowed set: it states a batch that chains with
     // wraps[0] and ends at a root of its choosing, and verifies against its own circuit. The
@@ -142,10 +177,10 @@ fn batches_wrap_aggregate_and_finalize() {
             kind,
             proof: foreign.clone(),
         };
-        assert!(
-            c.verify(&as_ours).is_err(),
-            "a foreign proof verified as {kind:?}"
-        );
+        let e = c
+            .verify(&as_ours)
+            .expect_err(&format!("a foreign proof verified as {kind:?}"));
+        assert!(e.is_prover_fault(), "{e}");
     }
     // The same call with an allowed child proves: the refusal above is the verifier data's.
     let vd = c.verifier_data_of(wraps[1].kind).expect("a known kind");
@@ -153,23 +188,41 @@ fn batches_wrap_aggregate_and_finalize() {
         .expect("an allowed child aggregates");
 
     // Tampered public inputs: the proof no longer verifies.
+    let invalid = |r: Result<_, RecursionError>| {
+        let e = r.expect_err("a tampered proof verified");
+        assert!(e.is_invalid() && e.is_prover_fault(), "{e}");
+    };
     let mut t = a012.clone();
     t.proof.public_inputs[1] += F::ONE;
-    assert!(c.verify(&t).is_err());
+    invalid(c.verify(&t));
     let mut t = fin.clone();
     t.proof.public_inputs[20] += F::ONE;
-    assert!(c.verify_final(&t).is_err());
+    let e = c
+        .verify_final(&t)
+        .expect_err("a tampered final proof verified");
+    assert!(e.is_invalid(), "{e}");
     let mut t = wraps[0].clone();
     t.proof.public_inputs[6] += F::ONE;
-    assert!(c.verify(&t).is_err());
+    invalid(c.verify(&t));
     // An aggregate that names other verifier data for itself is refused.
     let mut t = a012.clone();
     t.proof.public_inputs[recursion::RANGE_FIELDS] += F::ONE;
-    assert!(c.verify(&t).is_err());
+    invalid(c.verify(&t));
     // A wrap presented as an aggregate (and the other way round) is refused.
     let mut t = wraps[0].clone();
     t.kind = recursion::Kind::Aggregate;
-    assert!(c.verify(&t).is_err());
+    invalid(c.verify(&t));
+    // Aggregating or finalizing a proof that does not verify names the input at fault.
+    let e = c
+        .aggregate(&wraps[0], &t)
+        .expect_err("an aggregate over an invalid right proof");
+    assert_eq!(e.input(), Some(Input::Right), "{e}");
+    assert!(e.is_invalid(), "{e}");
+    assert!(e.to_string().starts_with("the right proof: "), "{e}");
+    let e = c
+        .finalize(&t, aggregator)
+        .expect_err("a final proof of an invalid proof");
+    assert_eq!(e.input(), Some(Input::ToFinalize), "{e}");
 
     // Malformed bytes: errors, never a panic.
     for bad in [
@@ -178,7 +231,8 @@ fn batches_wrap_aggregate_and_finalize() {
         b[..b.len() / 2].to_vec(),
         b"ZKBP\x01\0\0\0".to_vec(),
     ] {
-        assert!(c.read_recursive(&bad).is_err());
+        let e = c.read_recursive(&bad).expect_err("malformed bytes read");
+        assert!(e.is_malformed(), "{e}");
     }
     let mut flipped = b.clone();
     let mid = flipped.len() / 2;
@@ -194,8 +248,8 @@ fn batches_wrap_aggregate_and_finalize() {
             "a flipped byte must not verify"
         );
     }
-    assert!(
-        c.read_final(&b).is_err(),
-        "a recursive proof is not a final proof"
-    );
+    let e = c
+        .read_final(&b)
+        .expect_err("a recursive proof is not a final proof");
+    assert!(e.to_string().contains("not a zkNode final proof"), "{e}");
 }

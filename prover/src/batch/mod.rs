@@ -4,9 +4,13 @@
 //! What it proves, and the table that proves it, are described in [`air`]. [`prove`] builds the
 //! table from the operations, commits to it, and runs starky's prover; [`verify`] runs starky's
 //! verifier and returns the public inputs the proof carries.
+//!
+//! Every failure is a [`ProofError`]: a malformed proof, one that does not verify, a witness
+//! that cannot be proved, and a failure of the prover itself are told apart.
 
 pub mod air;
 pub mod alg;
+mod error;
 #[doc(hidden)]
 pub mod forge;
 pub mod layout;
@@ -15,7 +19,6 @@ pub mod trace;
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context, Result};
 use plonky2::field::extension::FieldExtension;
 use plonky2::field::goldilocks_field::GoldilocksField;
 use plonky2::field::packed::PackedField;
@@ -38,6 +41,7 @@ use starky::evaluation_frame::{StarkEvaluationFrame, StarkFrame};
 use starky::proof::StarkProofWithPublicInputs;
 use starky::stark::Stark;
 
+pub use error::ProofError;
 use layout::{NUM_COLUMNS, NUM_PUBLIC_INPUTS};
 pub use trace::{TableOp, TraceError};
 
@@ -158,19 +162,21 @@ impl Statement {
         }
     }
 
-    pub fn from_fields(v: &[F]) -> Result<Self> {
-        ensure!(
-            v.len() == NUM_PUBLIC_INPUTS,
-            "a batch proof has {NUM_PUBLIC_INPUTS} public inputs, this one has {}",
-            v.len()
-        );
+    pub fn from_fields(v: &[F]) -> Result<Self, ProofError> {
+        if v.len() != NUM_PUBLIC_INPUTS {
+            return Err(ProofError::PublicInputs {
+                expected: NUM_PUBLIC_INPUTS,
+                got: v.len(),
+            });
+        }
         let four =
             |at: usize| -> [u64; 4] { core::array::from_fn(|i| v[at + i].to_canonical_u64()) };
         let (lo, hi) = (v[16].to_canonical_u64(), v[17].to_canonical_u64());
-        ensure!(
-            lo >> 32 == 0 && hi >> 32 == 0,
-            "the batch number limbs are not 32-bit"
-        );
+        if lo >> 32 != 0 || hi >> 32 != 0 {
+            return Err(ProofError::Malformed {
+                reason: "the batch number limbs are not 32-bit".into(),
+            });
+        }
         Ok(Self {
             old_root: four(0),
             new_root: four(4),
@@ -231,7 +237,7 @@ fn from_kernel(x: zknode_kernels::Goldilocks) -> F {
 pub fn commit_trace(
     cols: &[PolynomialValues<F>],
     committer: Committer<'_>,
-) -> Result<PolynomialBatch<F, C, D>> {
+) -> Result<PolynomialBatch<F, C, D>, ProofError> {
     let config = stark_config();
     let (rate_bits, cap_height) = (config.fri_config.rate_bits, config.fri_config.cap_height);
     match committer {
@@ -247,10 +253,11 @@ pub fn commit_trace(
             let polynomials: Vec<PolynomialCoeffs<F>> =
                 cols.iter().map(|c| c.clone().ifft()).collect();
             let n = cols.first().map_or(0, |c| c.len());
-            ensure!(
-                n.is_power_of_two(),
-                "the trace length {n} is not a power of two"
-            );
+            if !n.is_power_of_two() {
+                return Err(ProofError::Internal(format!(
+                    "the trace length {n} is not a power of two"
+                )));
+            }
             let log_n = n.trailing_zeros() as usize;
             let coeffs: Vec<zknode_kernels::Goldilocks> = polynomials
                 .iter()
@@ -258,7 +265,7 @@ pub fn commit_trace(
                 .collect();
             let tree = backend
                 .lde_commit(&coeffs, log_n, rate_bits, cap_height)
-                .context("committing to the trace on the compute backend")?;
+                .map_err(ProofError::Backend)?;
             let width = tree.leaf_width;
             let leaves: Vec<Vec<F>> = tree
                 .leaves
@@ -290,7 +297,7 @@ pub fn prove_table(
     statement: &Statement,
     committer: Committer<'_>,
     timings: &mut Timings,
-) -> Result<Proof> {
+) -> Result<Proof, ProofError> {
     let config = stark_config();
     let pis = statement.to_fields();
     let t = Instant::now();
@@ -321,7 +328,9 @@ pub fn prove_table(
         None,
         &mut TimingTree::default(),
     )
-    .context("the STARK prover failed")?;
+    .map_err(|e| ProofError::Prover {
+        reason: format!("{e:#}"),
+    })?;
     timings.quotient_and_fri = t.elapsed();
     tracing::info!(
         "quotient, openings and FRI in {:.2?}",
@@ -337,7 +346,7 @@ pub fn prove_ops(
     ops: &[TableOp],
     batch_data_commitment: [u64; 4],
     batch_number: u64,
-) -> Result<(Proof, Timings)> {
+) -> Result<(Proof, Timings), ProofError> {
     let mut timings = Timings::default();
     let t = Instant::now();
     let table = trace::build(old_root, ops, MIN_ROWS)?;
@@ -360,10 +369,10 @@ pub fn prove_ops(
 pub fn prove_witness(
     w: &zknode_witness::BatchWitness,
     committer: Committer<'_>,
-) -> Result<(BatchProof, Timings)> {
+) -> Result<(BatchProof, Timings), ProofError> {
     let mut timings = Timings::default();
     let t = Instant::now();
-    let pi = w.public_inputs().context("the witness does not check")?;
+    let pi = w.public_inputs().map_err(ProofError::Witness)?;
     timings.witness = t.elapsed();
     let t = Instant::now();
     let ops: Vec<TableOp> = w
@@ -378,11 +387,13 @@ pub fn prove_witness(
         .collect();
     let table = trace::build(&w.old_state_root, &ops, MIN_ROWS)?;
     let statement = Statement::of(&pi);
-    ensure!(
-        table.new_root.map(|x| x.to_canonical_u64()) == statement.new_root
-            && table.ops_commitment.map(|x| x.to_canonical_u64()) == statement.ops_commitment,
-        "internal: the table and the witness disagree on the new root or the operation commitment"
-    );
+    if table.new_root.map(|x| x.to_canonical_u64()) != statement.new_root
+        || table.ops_commitment.map(|x| x.to_canonical_u64()) != statement.ops_commitment
+    {
+        return Err(ProofError::Internal(
+            "the table and the witness disagree on the new root or the operation commitment".into(),
+        ));
+    }
     timings.trace = t.elapsed();
     timings.rows = table.rows;
     timings.used_rows = table.used_rows;
@@ -414,35 +425,52 @@ impl BatchProof {
         out
     }
 
-    pub fn from_bytes(b: &[u8]) -> Result<Self> {
+    pub fn from_bytes(b: &[u8]) -> Result<Self, ProofError> {
         let body = crate::envelope::open(b, MAGIC, "batch proof", FORMAT_VERSION)?;
-        let proof: Proof = bincode::deserialize(body).context("the batch proof is malformed")?;
-        ensure!(
-            proof.public_inputs.len() == NUM_PUBLIC_INPUTS,
-            "the batch proof has {} public inputs, not {NUM_PUBLIC_INPUTS}",
-            proof.public_inputs.len()
-        );
+        let proof: Proof = bincode::deserialize(body).map_err(|e| ProofError::Malformed {
+            reason: e.to_string(),
+        })?;
+        if proof.public_inputs.len() != NUM_PUBLIC_INPUTS {
+            return Err(ProofError::PublicInputs {
+                expected: NUM_PUBLIC_INPUTS,
+                got: proof.public_inputs.len(),
+            });
+        }
         Ok(Self { proof })
     }
 
     /// Verifies the proof and returns its statement.
-    pub fn verify(&self) -> Result<Statement> {
+    pub fn verify(&self) -> Result<Statement, ProofError> {
         verify(&self.proof)
+    }
+
+    /// Verifies the proof and checks that it states `expected`
+    /// ([`ProofError::WrongStatement`] if it states something else).
+    pub fn verify_expecting(&self, expected: &Statement) -> Result<(), ProofError> {
+        let got = self.verify()?;
+        if got != *expected {
+            return Err(ProofError::WrongStatement {
+                expected: Box::new(expected.clone()),
+                got: Box::new(got),
+            });
+        }
+        Ok(())
     }
 }
 
 /// Verifies a batch proof and returns its statement.
-pub fn verify(proof: &Proof) -> Result<Statement> {
+pub fn verify(proof: &Proof) -> Result<Statement, ProofError> {
     let statement = Statement::from_fields(&proof.public_inputs)?;
     let config = stark_config();
     // starky reads the first query round before it checks the proof's shape; a proof without
     // the configured number of rounds is refused here instead.
     let rounds = proof.proof.opening_proof.query_round_proofs.len();
-    ensure!(
-        rounds == config.fri_config.num_query_rounds,
-        "the batch proof has {rounds} FRI query rounds, not {}",
-        config.fri_config.num_query_rounds
-    );
+    if rounds != config.fri_config.num_query_rounds {
+        return Err(ProofError::QueryRounds {
+            expected: config.fri_config.num_query_rounds,
+            got: rounds,
+        });
+    }
     // Any other malformed shape that starky does not check before indexing is an error too,
     // never a crash of the verifying process.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -455,8 +483,12 @@ pub fn verify(proof: &Proof) -> Result<Statement> {
     }));
     match result {
         Ok(Ok(())) => Ok(statement),
-        Ok(Err(e)) => bail!("the batch proof does not verify: {e}"),
-        Err(_) => bail!("the batch proof is malformed (the verifier could not read it)"),
+        Ok(Err(e)) => Err(ProofError::Invalid {
+            reason: format!("{e:#}"),
+        }),
+        Err(_) => Err(ProofError::Malformed {
+            reason: "the verifier could not read it".into(),
+        }),
     }
 }
 
@@ -529,7 +561,7 @@ pub fn broken_sections(
 
 /// Checks every constraint of a table on every row, naming the first row and constraint that
 /// fail. For tests and for diagnosing a table before spending time on a proof.
-pub fn check_table(table: &trace::Table, statement: &Statement) -> Result<()> {
+pub fn check_table(table: &trace::Table, statement: &Statement) -> Result<(), ProofError> {
     let mut failed = None;
     each_row(table, statement, |r, values| {
         match values.iter().position(|(_, v)| !v.is_zero()) {
@@ -541,9 +573,11 @@ pub fn check_table(table: &trace::Table, statement: &Statement) -> Result<()> {
         }
     });
     match failed {
-        Some((r, index, section)) => {
-            bail!("row {r}: constraint #{index} ({section}) does not hold")
-        }
+        Some((row, constraint, section)) => Err(ProofError::Unsatisfied {
+            row,
+            constraint,
+            section,
+        }),
         None => Ok(()),
     }
 }

@@ -4,14 +4,15 @@ use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context, Result};
 use plonky2::field::types::{Field, PrimeField64};
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::config::Hasher;
 use plonky2::util::serialization::{DefaultGateSerializer, DefaultGeneratorSerializer};
 
-use super::circuits::{circuit_config, Circuits, Common, Data, Source, Vd};
+use super::build::{circuit_config, Common, Data, Vd};
+use super::set::{Circuits, Source};
+use super::RecursionError;
 use super::{MAX_STARK_BITS, MIN_STARK_BITS};
 use crate::batch::{self, layout, C, D, F};
 
@@ -46,7 +47,7 @@ pub fn config_id() -> String {
 struct Build;
 
 impl Source for Build {
-    fn data(&self, _name: &str, b: CircuitBuilder<F, D>) -> Result<Data> {
+    fn data(&self, _name: &str, b: CircuitBuilder<F, D>) -> Result<Data, RecursionError> {
         Ok(b.build::<C>())
     }
 }
@@ -56,19 +57,24 @@ struct Cache {
 }
 
 /// Writes beside, then renames: a crash never leaves a half-written file under the name.
-fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), RecursionError> {
+    fs::create_dir_all(dir).map_err(|e| cache_err("create", dir, e.to_string()))?;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f =
-        fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    let write_err = |e: std::io::Error| cache_err("write", &tmp, e.to_string());
+    let mut f = fs::File::create(&tmp).map_err(write_err)?;
+    f.write_all(bytes).map_err(write_err)?;
+    f.sync_all().map_err(write_err)?;
+    fs::rename(&tmp, path).map_err(|e| cache_err("write", path, e.to_string()))?;
     Ok(())
 }
 
-fn io_err(what: &str, path: &Path, e: impl std::fmt::Debug) -> anyhow::Error {
-    anyhow!("cannot {what} {}: {e:?}", path.display())
+/// `action` ("read", "decode", …) on the cache file `path` failed for `reason`.
+fn cache_err(action: &'static str, path: &Path, reason: String) -> RecursionError {
+    RecursionError::Cache {
+        action,
+        path: path.to_path_buf(),
+        reason,
+    }
 }
 
 impl Cache {
@@ -76,23 +82,23 @@ impl Cache {
         self.dir.join(format!("{name}.{ext}"))
     }
 
-    fn read_data(&self, path: &Path) -> Result<Data> {
-        let bytes = fs::read(path)?;
+    fn read_data(&self, path: &Path) -> Result<Data, RecursionError> {
+        let bytes = fs::read(path).map_err(|e| cache_err("read", path, e.to_string()))?;
         Data::from_bytes(&bytes, &DefaultGateSerializer, &generators())
-            .map_err(|e| io_err("decode", path, e))
+            .map_err(|e| cache_err("decode", path, format!("{e:?}")))
     }
 
-    fn store_data(&self, name: &str, data: &Data) -> Result<()> {
+    fn store_data(&self, name: &str, data: &Data) -> Result<(), RecursionError> {
         let path = self.path(name, "bin");
         let bytes = data
             .to_bytes(&DefaultGateSerializer, &generators())
-            .map_err(|e| io_err("encode", &path, e))?;
+            .map_err(|e| cache_err("encode", &path, format!("{e:?}")))?;
         write_atomically(&self.dir, &path, &bytes)?;
         let path = self.path(name, "vd");
         let bytes = data
             .verifier_only
             .to_bytes()
-            .map_err(|e| io_err("encode", &path, e))?;
+            .map_err(|e| cache_err("encode", &path, format!("{e:?}")))?;
         write_atomically(&self.dir, &path, &bytes)
     }
 }
@@ -102,53 +108,58 @@ fn generators() -> DefaultGeneratorSerializer<C, D> {
 }
 
 impl Source for Cache {
-    fn data(&self, name: &str, b: CircuitBuilder<F, D>) -> Result<Data> {
+    fn data(&self, name: &str, b: CircuitBuilder<F, D>) -> Result<Data, RecursionError> {
         let path = self.path(name, "bin");
         if path.exists() {
             match self.read_data(&path) {
                 Ok(data) => return Ok(data),
-                Err(e) => tracing::warn!("rebuilding the {name} circuit: {e:#}"),
+                Err(e) => tracing::warn!("rebuilding the {name} circuit: {e}"),
             }
         }
         let data = b.build::<C>();
         if let Err(e) = self.store_data(name, &data) {
-            tracing::warn!("the {name} circuit is not cached: {e:#}");
+            tracing::warn!("the {name} circuit is not cached: {e}");
         }
         Ok(data)
     }
 
-    fn verifier(&self, name: &str, b: CircuitBuilder<F, D>) -> Result<Vd> {
+    fn verifier(&self, name: &str, b: CircuitBuilder<F, D>) -> Result<Vd, RecursionError> {
         let path = self.path(name, "vd");
         if path.exists() && self.path(name, "bin").exists() {
             match fs::read(&path)
-                .map_err(anyhow::Error::from)
-                .and_then(|bytes| Vd::from_bytes(bytes).map_err(|e| io_err("decode", &path, e)))
-            {
+                .map_err(|e| cache_err("read", &path, e.to_string()))
+                .and_then(|bytes| {
+                    Vd::from_bytes(bytes).map_err(|e| cache_err("decode", &path, format!("{e:?}")))
+                }) {
                 Ok(vd) => return Ok(vd),
-                Err(e) => tracing::warn!("rebuilding the {name} circuit: {e:#}"),
+                Err(e) => tracing::warn!("rebuilding the {name} circuit: {e}"),
             }
         }
         Ok(self.data(name, b)?.verifier_only)
     }
 
-    fn shape(&self, name: &str, find: &mut dyn FnMut() -> Result<Common>) -> Result<Common> {
+    fn shape(
+        &self,
+        name: &str,
+        find: &mut dyn FnMut() -> Result<Common, RecursionError>,
+    ) -> Result<Common, RecursionError> {
         let path = self.path(name, "common");
         if path.exists() {
             match fs::read(&path)
-                .map_err(anyhow::Error::from)
+                .map_err(|e| cache_err("read", &path, e.to_string()))
                 .and_then(|bytes| {
                     Common::from_bytes(bytes, &DefaultGateSerializer)
-                        .map_err(|e| io_err("decode", &path, e))
+                        .map_err(|e| cache_err("decode", &path, format!("{e:?}")))
                 }) {
                 Ok(c) => return Ok(c),
-                Err(e) => tracing::warn!("finding the {name} again: {e:#}"),
+                Err(e) => tracing::warn!("finding the {name} again: {e}"),
             }
         }
         let c = find()?;
         match c.to_bytes(&DefaultGateSerializer) {
             Ok(bytes) => {
                 if let Err(e) = write_atomically(&self.dir, &path, &bytes) {
-                    tracing::warn!("the {name} is not cached: {e:#}");
+                    tracing::warn!("the {name} is not cached: {e}");
                 }
             }
             Err(e) => tracing::warn!("the {name} is not cached: {e:?}"),
@@ -160,7 +171,10 @@ impl Source for Cache {
 /// Builds the recursion circuits, reading and writing their data under `cache_dir` (in a
 /// folder named by [`config_id`]) when one is given. A cached file that cannot be read is
 /// rebuilt with a warning; a cache that cannot be written is a warning too.
-pub fn load_or_build(cache_dir: Option<&Path>, progress: &mut dyn FnMut(&str)) -> Result<Circuits> {
+pub fn load_or_build(
+    cache_dir: Option<&Path>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Circuits, RecursionError> {
     match cache_dir {
         Some(dir) => {
             let dir = dir.join(format!("recursion-{}", config_id()));

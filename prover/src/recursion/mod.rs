@@ -27,19 +27,31 @@
 //! commitments it absorbs are proven (the batch STARK recomputes them); the batch data
 //! commitments and batch numbers are only carried (no constraint of the batch STARK uses them),
 //! so the accumulator ties operations to batch bytes no more than each batch proof does.
+//!
+//! The code: `build` (the circuits, their shapes and the targets their witnesses set), `set`
+//! ([`Circuits`], built or loaded through `cache`), `prove`, `verify`, `bytes` (the proof types
+//! and their byte formats) and `error` ([`RecursionError`], which tells proofs at fault from
+//! failures of the circuits).
 
+mod build;
+mod bytes;
 mod cache;
-mod circuits;
+mod error;
+mod prove;
+mod set;
+mod verify;
 
-use anyhow::{ensure, Result};
 use plonky2::field::types::{Field, PrimeField64};
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::plonk::config::Hasher;
 
 use crate::batch::{Statement, F};
 
+pub use build::DIRECT_WRAP_MAX_BITS;
+pub use bytes::{FinalProof, Kind, RecursiveProof};
 pub use cache::{config_id, load_or_build};
-pub use circuits::{Circuits, FinalProof, Kind, RecursiveProof, DIRECT_WRAP_MAX_BITS};
+pub use error::{Input, RecursionError};
+pub use set::Circuits;
 
 /// Smallest batch STARK a wrap circuit exists for (`2^6` rows, the batch prover's minimum).
 pub const MIN_STARK_BITS: usize = 6;
@@ -63,12 +75,12 @@ pub struct RangeStatement {
 
 impl RangeStatement {
     /// The statement of a wrap of `batch`, given the accumulator before it.
-    pub fn of_batch(batch: &Statement, acc_old: [u64; 4]) -> Result<Self> {
-        ensure!(
-            batch.batch_number < 1 << 63,
-            "batch number {} is too large for recursion (at most 2^63 - 1)",
-            batch.batch_number
-        );
+    pub fn of_batch(batch: &Statement, acc_old: [u64; 4]) -> Result<Self, RecursionError> {
+        if batch.batch_number >= 1 << 63 {
+            return Err(RecursionError::BatchNumberTooLarge {
+                batch: batch.batch_number,
+            });
+        }
         Ok(Self {
             first_batch: batch.batch_number,
             last_batch: batch.batch_number,
@@ -90,12 +102,17 @@ impl RangeStatement {
         v
     }
 
-    pub fn from_fields(v: &[F]) -> Result<Self> {
-        ensure!(
-            v.len() >= RANGE_FIELDS,
-            "a recursive proof carries at least {RANGE_FIELDS} public inputs, this one {}",
-            v.len()
-        );
+    pub fn from_fields(v: &[F]) -> Result<Self, RecursionError> {
+        if v.len() < RANGE_FIELDS {
+            return Err(RecursionError::Malformed {
+                what: "recursive proof",
+                reason: format!(
+                    "it carries {} public inputs, fewer than the {RANGE_FIELDS} of a range \
+                     statement",
+                    v.len()
+                ),
+            });
+        }
         let four =
             |at: usize| -> [u64; 4] { core::array::from_fn(|i| v[at + i].to_canonical_u64()) };
         Ok(Self {
@@ -109,27 +126,29 @@ impl RangeStatement {
     }
 
     /// The statement of `self` followed by `next`, if they chain.
-    pub fn then(&self, next: &RangeStatement) -> Result<RangeStatement> {
-        ensure!(
-            self.last_batch.checked_add(1) == Some(next.first_batch),
-            "batches {}..={} and {}..={} are not adjacent",
-            self.first_batch,
-            self.last_batch,
-            next.first_batch,
-            next.last_batch
-        );
-        ensure!(
-            self.new_root == next.old_root,
-            "batch {} ends at another state root than batch {} starts from",
-            self.last_batch,
-            next.first_batch
-        );
-        ensure!(
-            self.acc_new == next.acc_old,
-            "the batch accumulator after batch {} is not the one batch {} starts from",
-            self.last_batch,
-            next.first_batch
-        );
+    pub fn then(&self, next: &RangeStatement) -> Result<RangeStatement, RecursionError> {
+        if self.last_batch.checked_add(1) != Some(next.first_batch) {
+            return Err(RecursionError::NotAdjacent {
+                left: self.first_batch..=self.last_batch,
+                right: next.first_batch..=next.last_batch,
+            });
+        }
+        if self.new_root != next.old_root {
+            return Err(RecursionError::RootMismatch {
+                left_last: self.last_batch,
+                right_first: next.first_batch,
+                expected: self.new_root,
+                got: next.old_root,
+            });
+        }
+        if self.acc_new != next.acc_old {
+            return Err(RecursionError::AccumulatorMismatch {
+                left_last: self.last_batch,
+                right_first: next.first_batch,
+                expected: self.acc_new,
+                got: next.acc_old,
+            });
+        }
         Ok(RangeStatement {
             first_batch: self.first_batch,
             last_batch: next.last_batch,
@@ -160,20 +179,24 @@ impl FinalStatement {
         v
     }
 
-    pub fn from_fields(v: &[F]) -> Result<Self> {
-        ensure!(
-            v.len() == FINAL_FIELDS,
-            "a final proof carries {FINAL_FIELDS} public inputs, this one {}",
-            v.len()
-        );
+    pub fn from_fields(v: &[F]) -> Result<Self, RecursionError> {
+        if v.len() != FINAL_FIELDS {
+            return Err(RecursionError::PublicInputs {
+                what: "final proof",
+                expected: FINAL_FIELDS,
+                got: v.len(),
+            });
+        }
         let range = RangeStatement::from_fields(&v[..RANGE_FIELDS])?;
         let mut aggregator = [0u8; 20];
         for (i, limb) in v[RANGE_FIELDS..].iter().enumerate() {
             let x = limb.to_canonical_u64();
-            ensure!(
-                x >> 32 == 0,
-                "address limb {i} of the final proof is not 32-bit"
-            );
+            if x >> 32 != 0 {
+                return Err(RecursionError::Malformed {
+                    what: "final proof",
+                    reason: format!("address limb {i} is not 32-bit"),
+                });
+            }
             aggregator[4 * i..4 * i + 4].copy_from_slice(&(x as u32).to_be_bytes());
         }
         Ok(Self { range, aggregator })
