@@ -14,7 +14,7 @@ use zknode_prover::batch::{BatchProof, Statement};
 use zknode_prover::recursion::{acc_step, Circuits, FinalStatement, RangeStatement};
 
 use crate::db::{BatchJob, Db, DbError, ProofId, ProofKind};
-use crate::provers::{GetProofOutcome, ProverHandle, Registry};
+use crate::farm::{GetProofOutcome, ProverHandle, Registry};
 use crate::settle::Settlement;
 
 /// The name the aggregator's own work (aggregation and final proofs) is locked under.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
-use zknode_aggregator::provers::{
+use zknode_aggregator::farm::{
     DeviceKind, GetProofOutcome, ProtocolConfig, ProverError, ProverEvent, ProverHandle,
     ProverServer, Registry,
 };

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use zknode_aggregator::db::{Db, ProofKind};
-use zknode_aggregator::provers::Registry;
+use zknode_aggregator::farm::Registry;
 use zknode_aggregator::scheduler::{Scheduler, SchedulerConfig, AGGREGATOR_ID};
 use zknode_aggregator::settle::Recording;
 use zknode_prover::batch::{prove_witness, Committer};

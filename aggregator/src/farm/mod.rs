@@ -13,7 +13,7 @@
 //! ```no_run
 //! # async fn f() -> anyhow::Result<()> {
 //! use std::time::Duration;
-//! use zknode_aggregator::provers::{GetProofOutcome, ProverServer, Registry};
+//! use zknode_aggregator::farm::{GetProofOutcome, ProverServer, Registry};
 //! let server = ProverServer::bind("127.0.0.1:50081".parse()?, Registry::new()).await?;
 //! let prover = server.registry().wait_for_any(Duration::from_secs(60)).await.unwrap();
 //! let job = prover.gen_batch_proof(&zknode_witness::random_witness(8, 1)).await?;
