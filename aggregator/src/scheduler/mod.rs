@@ -4,7 +4,9 @@
 //! All state lives in the job database, so a restarted aggregator carries on where the last one
 //! stopped: locks left by a dead process are cleared at start-up, and every stored proof stays.
 
-use std::collections::{HashMap, HashSet};
+mod slots;
+
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -16,6 +18,7 @@ use zknode_prover::recursion::{acc_step, Circuits, FinalStatement, RangeStatemen
 use crate::db::{BatchJob, Db, DbError, ProofId, ProofKind};
 use crate::farm::{GetProofOutcome, ProverHandle, Registry};
 use crate::settle::Settlement;
+use slots::{Slots, Taken};
 
 /// The name the aggregator's own work (aggregation and final proofs) is locked under.
 pub const AGGREGATOR_ID: &str = "aggregator";
@@ -61,34 +64,19 @@ pub struct Scheduler {
     circuits: Arc<Circuits>,
     settlement: Arc<dyn Settlement>,
     config: SchedulerConfig,
-    /// Provers with a batch task running (by prover id).
-    busy: Mutex<HashSet<String>>,
-    /// Provers that returned an invalid proof, and until when they get no job.
-    benched: Mutex<HashMap<String, Instant>>,
+    /// What each prover is doing for the scheduler, whether it is benched, when it was last
+    /// asked for its status: every decision to give a prover work is made there.
+    slots: Slots,
     /// The batch accumulator after each batch, by (first batch in the database, batch) (see
     /// `zknode_prover::recursion::acc_step`).
     acc_after: Mutex<HashMap<(u64, u64), [u64; 4]>>,
     /// Recursive proving here is CPU-bound: one at a time.
     recursion_lane: Semaphore,
-    /// When each prover that was not idle last had its status asked for.
-    refreshed: Mutex<HashMap<String, Instant>>,
     /// No aggregation is tried before this after one failed (the final proof of what is
     /// aggregated already goes on meanwhile).
     aggregation_paused_until: Mutex<Option<Instant>>,
     /// A final proof stored but not settled: settled before anything else.
     unsettled: Mutex<Option<ProofId>>,
-}
-
-/// Takes a prover out of the busy set when dropped, even if its task panics.
-struct BusyGuard<'a> {
-    busy: &'a Mutex<HashSet<String>>,
-    id: String,
-}
-
-impl Drop for BusyGuard<'_> {
-    fn drop(&mut self) {
-        lock(self.busy).remove(&self.id);
-    }
 }
 
 /// Recursive work a prover can be asked for.
@@ -99,8 +87,6 @@ enum RecursionRequest<'a> {
     Final(&'a [u8], [u8; 20]),
 }
 
-/// How often a prover that is not idle is asked for its status.
-const REFRESH_EVERY: Duration = Duration::from_secs(3);
 /// How long aggregation rests after a failed one.
 const AGGREGATION_RETRY: Duration = Duration::from_secs(10);
 
@@ -122,11 +108,9 @@ impl Scheduler {
             circuits,
             settlement,
             config,
-            busy: Mutex::new(HashSet::new()),
-            benched: Mutex::new(HashMap::new()),
+            slots: Slots::default(),
             acc_after: Mutex::new(HashMap::new()),
             recursion_lane: Semaphore::new(1),
-            refreshed: Mutex::new(HashMap::new()),
             aggregation_paused_until: Mutex::new(None),
             unsettled: Mutex::new(None),
         })
@@ -175,46 +159,33 @@ impl Scheduler {
     async fn dispatch_loop(self: Arc<Self>) {
         loop {
             for prover in self.registry.provers() {
-                let id = prover.prover_id().to_string();
                 // Not idle: connected with a job from before a reconnection, or still computing
                 // a cancelled one. Its status is asked for now and then, which marks it idle once
                 // that job ends.
-                if !prover.is_idle() {
-                    if !lock(&self.busy).contains(&id) {
-                        self.refresh(&prover);
-                    }
-                    continue;
+                if self.slots.needs_refresh(&prover) {
+                    self.refresh(&prover);
                 }
-                if self.is_benched(&id) {
+                let Some(slot) = self.slots.try_take_batch(&prover) else {
                     continue;
-                }
-                if !lock(&self.busy).insert(id.clone()) {
-                    continue;
-                }
-                // Locked here, one prover after another, so a prover is only busy with a batch
-                // it really has.
+                };
+                let id = slot.prover_id().to_string();
+                // Locked here, one prover after another, so a prover only has a batch slot for
+                // a batch it really has (the slot is given back when `slot` drops).
                 let job = match self
                     .db
                     .lock_next_unproven_batch(&id, SystemTime::now())
                     .await
                 {
                     Ok(Some(job)) => job,
-                    Ok(None) => {
-                        lock(&self.busy).remove(&id);
-                        break;
-                    }
+                    Ok(None) => break,
                     Err(e) => {
-                        lock(&self.busy).remove(&id);
                         tracing::warn!("looking for a batch to prove: {e:#}");
                         break;
                     }
                 };
                 let me = self.clone();
                 tokio::spawn(async move {
-                    let _busy = BusyGuard {
-                        busy: &me.busy,
-                        id: id.clone(),
-                    };
+                    let _slot = slot;
                     if let Err(e) = me.prove_batch(&prover, job).await {
                         tracing::warn!(prover = %id, "batch job: {e:#}");
                         // It may have refused as busy, or still be computing what was cancelled.
@@ -226,18 +197,8 @@ impl Scheduler {
         }
     }
 
-    /// Asks a prover that is not idle for its status, at most every [`REFRESH_EVERY`].
+    /// Asks a prover for its status, in the background.
     fn refresh(&self, prover: &ProverHandle) {
-        let now = Instant::now();
-        {
-            let mut r = lock(&self.refreshed);
-            if let Some(last) = r.get(prover.prover_id()) {
-                if now.duration_since(*last) < REFRESH_EVERY {
-                    return;
-                }
-            }
-            r.insert(prover.prover_id().to_string(), now);
-        }
         let prover = prover.clone();
         tokio::spawn(async move {
             if let Err(e) = prover.status().await {
@@ -246,18 +207,10 @@ impl Scheduler {
         });
     }
 
-    fn is_benched(&self, prover_id: &str) -> bool {
-        lock(&self.benched)
-            .get(prover_id)
-            .is_some_and(|until| Instant::now() < *until)
-    }
-
     fn bench(&self, prover_id: &str, why: &str) {
         tracing::error!(prover = %prover_id, "{why}: prover {prover_id} gets no work for {:?}", self.config.bench_after_invalid);
-        lock(&self.benched).insert(
-            prover_id.to_string(),
-            Instant::now() + self.config.bench_after_invalid,
-        );
+        self.slots
+            .bench(prover_id, Instant::now() + self.config.bench_after_invalid);
     }
 
     /// One locked batch on one prover: send it, wait, check, wrap, store. Whatever goes wrong,
@@ -318,7 +271,7 @@ impl Scheduler {
             })
             .map_err(|e| {
                 tracing::error!(prover = %id, batch = n, "invalid batch proof from prover {id}: {e:#}");
-                lock(&self.benched).insert(id.clone(), Instant::now() + self.config.bench_after_invalid);
+                self.slots.bench(&id, Instant::now() + self.config.bench_after_invalid);
                 e.context(format!("prover {id} returned an invalid proof"))
             })?;
         let circuits = self.circuits.clone();
@@ -560,24 +513,16 @@ impl Scheduler {
         Ok(statement)
     }
 
-    /// An idle prover that can do recursion, when the configuration says to use one; it is
-    /// marked busy (no batch is sent to it) until [`Scheduler::release`].
-    fn take_recursion_prover(&self) -> Option<ProverHandle> {
+    /// An idle prover that can do recursion, when the configuration says to use one; it gets
+    /// no batch until the [`Taken`] guard drops.
+    fn take_recursion_prover(&self) -> Option<(ProverHandle, Taken)> {
         if !self.config.recursion_on_provers {
             return None;
         }
-        let mut busy = lock(&self.busy);
-        let p = self.registry.idle_provers().into_iter().find(|p| {
-            !busy.contains(p.prover_id())
-                && !self.is_benched(p.prover_id())
-                && p.last_status().is_some_and(|s| s.can_aggregate)
-        })?;
-        busy.insert(p.prover_id().to_string());
-        Some(p)
-    }
-
-    fn release(&self, prover: &ProverHandle) {
-        lock(&self.busy).remove(prover.prover_id());
+        self.registry.provers().into_iter().find_map(|p| {
+            let slot = self.slots.try_take_recursion(&p)?;
+            Some((p, slot))
+        })
     }
 
     /// A recursive proof: on an idle prover when the configuration says so (one that fails or
@@ -590,7 +535,7 @@ impl Scheduler {
         local: impl FnOnce() -> Result<Vec<u8>> + Send + 'static,
         check: impl Fn(Vec<u8>) -> Result<T>,
     ) -> Result<T> {
-        if let Some(p) = self.take_recursion_prover() {
+        if let Some((p, slot)) = self.take_recursion_prover() {
             tracing::info!(prover = %p.prover_id(), "{what} sent to {}", p.prover_id());
             let made = async {
                 let job = match request {
@@ -604,7 +549,7 @@ impl Scheduler {
                 self.wait_for(&p, &job).await
             }
             .await;
-            self.release(&p);
+            drop(slot);
             let made = made
                 .with_context(|| format!("{what} on prover {}", p.prover_id()))
                 .and_then(&check);
