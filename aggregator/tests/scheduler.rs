@@ -1,7 +1,7 @@
 //! The scheduler in-process. On states an earlier run can leave behind: a final proof stored
 //! but not settled (the process stopped between the two) is settled on start, not made again.
-//! With a prover that speaks the protocol with canned answers: one that returns a bad proof is
-//! benched.
+//! With provers that speak the protocol with canned answers: a prover that refuses a batch as
+//! busy is not held to account, and one that returns a bad proof is benched.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -246,6 +246,34 @@ fn gen_answer(result: ResultCode, job_id: &str, error_message: &str) -> pb::GenB
         job_id: job_id.into(),
         error_message: error_message.into(),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prover_that_refuses_as_busy_is_not_benched() {
+    let (server, _stop) = farm(21).await;
+    let busy = FakeProver::start(
+        server.url(),
+        "p-busy",
+        |_| {
+            gen_answer(
+                ResultCode::Busy,
+                "",
+                "busy: job j is running (this prover runs one job at a time)",
+            )
+        },
+        pb::GetProofResponse::default(),
+    )
+    .await;
+    // Every refusal queues the batch again, and the prover, not benched, is asked again.
+    let t = Instant::now();
+    while busy.gen_batch_proofs() < 3 {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "a busy prover is not asked again: benched?"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

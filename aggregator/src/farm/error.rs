@@ -18,8 +18,8 @@ pub enum ProverError {
         request: &'static str,
         after: Duration,
     },
-    /// The prover answered with ERROR or INTERNAL_ERROR (a bad witness, busy, no recursion…),
-    /// or could not understand the request.
+    /// The prover answered with ERROR, INTERNAL_ERROR or BUSY (a bad witness, another job
+    /// running, no recursion…), or could not understand the request.
     #[error("prover {prover_id} refused {request} ({result}): {message}")]
     Refused {
         prover_id: String,
@@ -37,9 +37,15 @@ pub enum ProverError {
 }
 
 impl ProverError {
-    /// Whether the prover refused a job because it is running another.
+    /// Whether the prover refused a job because it is running another (result code BUSY).
     pub fn is_busy(&self) -> bool {
-        matches!(self, Self::Refused { message, .. } if message.starts_with("busy"))
+        matches!(
+            self,
+            Self::Refused {
+                result: ResultCode::Busy,
+                ..
+            }
+        )
     }
 
     /// Whether the prover is gone (the job it had is lost).

@@ -136,6 +136,7 @@ mod tests {
             assert!(e.fault().is_some(), "{e}");
         }
         let not_faults = [
+            refused(ResultCode::Busy),
             refused(ResultCode::Error),
             refused(ResultCode::InternalError),
             JobError::Call(ProverError::Disconnected {
@@ -161,6 +162,13 @@ mod tests {
         for e in not_faults {
             assert!(e.fault().is_none(), "{e}");
         }
+    }
+
+    #[test]
+    fn busy_is_told_by_its_code() {
+        assert!(refused(ResultCode::Busy).fault().is_none());
+        assert!(matches!(refused(ResultCode::Busy), JobError::Call(e) if e.is_busy()));
+        assert!(!matches!(refused(ResultCode::Error), JobError::Call(e) if e.is_busy()));
     }
 
     #[test]
