@@ -1,6 +1,6 @@
 //! zkNode aggregator library: the job database, the prover farm and the scheduler.
 
 pub mod db;
-pub mod provers;
+pub mod farm;
 pub mod scheduler;
 pub mod settle;

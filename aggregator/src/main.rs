@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use zknode_aggregator::db::Db;
-use zknode_aggregator::provers::{ProverServer, Registry};
+use zknode_aggregator::farm::{ProverServer, Registry};
 use zknode_aggregator::scheduler::{Scheduler, SchedulerConfig};
 use zknode_aggregator::settle::Recording;
 use zknode_witness::BatchWitness;

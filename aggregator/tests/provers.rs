@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
-use zknode_aggregator::provers::{
+use zknode_aggregator::farm::{
     DeviceKind, GetProofOutcome, ProtocolConfig, ProverError, ProverEvent, ProverHandle,
     ProverServer, Registry,
 };
@@ -153,6 +153,17 @@ async fn a_batch_proof_comes_back_and_verifies_and_a_second_job_is_refused_as_bu
         .await
         .expect_err("one job at a time");
     assert!(busy.is_busy(), "{busy}");
+    assert!(
+        matches!(
+            &busy,
+            ProverError::Refused {
+                result: ResultCode::Busy,
+                request: "GenBatchProof",
+                ..
+            }
+        ),
+        "{busy:?}"
+    );
     assert!(busy.to_string().contains(&job), "{busy}");
     let st = p.status().await.unwrap();
     assert!(!st.idle);

@@ -47,6 +47,7 @@ impl std::fmt::Display for pb::ResultCode {
             pb::ResultCode::Pending => "pending",
             pb::ResultCode::Cancelled => "cancelled",
             pb::ResultCode::InternalError => "internal error",
+            pb::ResultCode::Busy => "busy",
         })
     }
 }

@@ -11,7 +11,7 @@
 //! Proving is asynchronous, one job at a time:
 //! - GenBatchProof checks the witness (ERROR with the witness error, which names the operation)
 //!   and starts proving on a blocking thread, answering OK with a job id at once; a second job
-//!   while one runs is refused with ERROR "busy: …";
+//!   while one runs is refused with BUSY ("busy: job … is running");
 //! - GetProof waits up to its timeout and answers OK with the proof, PENDING, ERROR with the
 //!   failure, or CANCELLED;
 //! - Cancel marks a job cancelled: its result is discarded. The computation itself cannot be
@@ -470,7 +470,7 @@ impl Worker {
 
     fn busy_error(running: &str) -> (ResultCode, String, String) {
         (
-            ResultCode::Error,
+            ResultCode::Busy,
             String::new(),
             format!("busy: job {running} is running (this prover runs one job at a time)"),
         )

@@ -3,8 +3,19 @@
 //!
 //! All state lives in the job database, so a restarted aggregator carries on where the last one
 //! stopped: locks left by a dead process are cleared at start-up, and every stored proof stays.
+//!
+//! Which prover gets work is decided in one place, the prover slots of `slots.rs`: a prover has
+//! a batch, recursion or nothing from the scheduler, and may be benched. Only a prover's fault
+//! benches it: a proof that is malformed, does not verify, or proves another statement
+//! ([`ProofFault`]), told apart where the proof is read and checked. A prover that is busy,
+//! disconnects, times out or reports a failed job loses the job and nothing else, and a failure
+//! of the aggregator's own (the database, its own recursion, the settlement) is never charged to
+//! a prover.
 
-use std::collections::{HashMap, HashSet};
+mod fault;
+mod slots;
+
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -14,8 +25,10 @@ use zknode_prover::batch::{BatchProof, Statement};
 use zknode_prover::recursion::{acc_step, Circuits, FinalStatement, RangeStatement};
 
 use crate::db::{BatchJob, Db, DbError, ProofId, ProofKind};
-use crate::provers::{GetProofOutcome, ProverHandle, Registry};
+use crate::farm::{GetProofOutcome, ProverHandle, Registry};
 use crate::settle::Settlement;
+pub use fault::{BoxError, JobError, ProofFault};
+use slots::{Slots, Taken};
 
 /// The name the aggregator's own work (aggregation and final proofs) is locked under.
 pub const AGGREGATOR_ID: &str = "aggregator";
@@ -61,34 +74,19 @@ pub struct Scheduler {
     circuits: Arc<Circuits>,
     settlement: Arc<dyn Settlement>,
     config: SchedulerConfig,
-    /// Provers with a batch task running (by prover id).
-    busy: Mutex<HashSet<String>>,
-    /// Provers that returned an invalid proof, and until when they get no job.
-    benched: Mutex<HashMap<String, Instant>>,
+    /// What each prover is doing for the scheduler, whether it is benched, when it was last
+    /// asked for its status: every decision to give a prover work is made there.
+    slots: Slots,
     /// The batch accumulator after each batch, by (first batch in the database, batch) (see
     /// `zknode_prover::recursion::acc_step`).
     acc_after: Mutex<HashMap<(u64, u64), [u64; 4]>>,
     /// Recursive proving here is CPU-bound: one at a time.
     recursion_lane: Semaphore,
-    /// When each prover that was not idle last had its status asked for.
-    refreshed: Mutex<HashMap<String, Instant>>,
     /// No aggregation is tried before this after one failed (the final proof of what is
     /// aggregated already goes on meanwhile).
     aggregation_paused_until: Mutex<Option<Instant>>,
     /// A final proof stored but not settled: settled before anything else.
     unsettled: Mutex<Option<ProofId>>,
-}
-
-/// Takes a prover out of the busy set when dropped, even if its task panics.
-struct BusyGuard<'a> {
-    busy: &'a Mutex<HashSet<String>>,
-    id: String,
-}
-
-impl Drop for BusyGuard<'_> {
-    fn drop(&mut self) {
-        lock(self.busy).remove(&self.id);
-    }
 }
 
 /// Recursive work a prover can be asked for.
@@ -99,8 +97,6 @@ enum RecursionRequest<'a> {
     Final(&'a [u8], [u8; 20]),
 }
 
-/// How often a prover that is not idle is asked for its status.
-const REFRESH_EVERY: Duration = Duration::from_secs(3);
 /// How long aggregation rests after a failed one.
 const AGGREGATION_RETRY: Duration = Duration::from_secs(10);
 
@@ -122,11 +118,9 @@ impl Scheduler {
             circuits,
             settlement,
             config,
-            busy: Mutex::new(HashSet::new()),
-            benched: Mutex::new(HashMap::new()),
+            slots: Slots::default(),
             acc_after: Mutex::new(HashMap::new()),
             recursion_lane: Semaphore::new(1),
-            refreshed: Mutex::new(HashMap::new()),
             aggregation_paused_until: Mutex::new(None),
             unsettled: Mutex::new(None),
         })
@@ -175,46 +169,33 @@ impl Scheduler {
     async fn dispatch_loop(self: Arc<Self>) {
         loop {
             for prover in self.registry.provers() {
-                let id = prover.prover_id().to_string();
                 // Not idle: connected with a job from before a reconnection, or still computing
                 // a cancelled one. Its status is asked for now and then, which marks it idle once
                 // that job ends.
-                if !prover.is_idle() {
-                    if !lock(&self.busy).contains(&id) {
-                        self.refresh(&prover);
-                    }
-                    continue;
+                if self.slots.needs_refresh(&prover) {
+                    self.refresh(&prover);
                 }
-                if self.is_benched(&id) {
+                let Some(slot) = self.slots.try_take_batch(&prover) else {
                     continue;
-                }
-                if !lock(&self.busy).insert(id.clone()) {
-                    continue;
-                }
-                // Locked here, one prover after another, so a prover is only busy with a batch
-                // it really has.
+                };
+                let id = slot.prover_id().to_string();
+                // Locked here, one prover after another, so a prover only has a batch slot for
+                // a batch it really has (the slot is given back when `slot` drops).
                 let job = match self
                     .db
                     .lock_next_unproven_batch(&id, SystemTime::now())
                     .await
                 {
                     Ok(Some(job)) => job,
-                    Ok(None) => {
-                        lock(&self.busy).remove(&id);
-                        break;
-                    }
+                    Ok(None) => break,
                     Err(e) => {
-                        lock(&self.busy).remove(&id);
                         tracing::warn!("looking for a batch to prove: {e:#}");
                         break;
                     }
                 };
                 let me = self.clone();
                 tokio::spawn(async move {
-                    let _busy = BusyGuard {
-                        busy: &me.busy,
-                        id: id.clone(),
-                    };
+                    let _slot = slot;
                     if let Err(e) = me.prove_batch(&prover, job).await {
                         tracing::warn!(prover = %id, "batch job: {e:#}");
                         // It may have refused as busy, or still be computing what was cancelled.
@@ -226,18 +207,8 @@ impl Scheduler {
         }
     }
 
-    /// Asks a prover that is not idle for its status, at most every [`REFRESH_EVERY`].
+    /// Asks a prover for its status, in the background.
     fn refresh(&self, prover: &ProverHandle) {
-        let now = Instant::now();
-        {
-            let mut r = lock(&self.refreshed);
-            if let Some(last) = r.get(prover.prover_id()) {
-                if now.duration_since(*last) < REFRESH_EVERY {
-                    return;
-                }
-            }
-            r.insert(prover.prover_id().to_string(), now);
-        }
         let prover = prover.clone();
         tokio::spawn(async move {
             if let Err(e) = prover.status().await {
@@ -246,18 +217,12 @@ impl Scheduler {
         });
     }
 
-    fn is_benched(&self, prover_id: &str) -> bool {
-        lock(&self.benched)
-            .get(prover_id)
-            .is_some_and(|until| Instant::now() < *until)
-    }
-
+    /// Gives prover `prover_id` no work for [`SchedulerConfig::bench_after_invalid`]: for its
+    /// fault only (see [`JobError::fault`]).
     fn bench(&self, prover_id: &str, why: &str) {
         tracing::error!(prover = %prover_id, "{why}: prover {prover_id} gets no work for {:?}", self.config.bench_after_invalid);
-        lock(&self.benched).insert(
-            prover_id.to_string(),
-            Instant::now() + self.config.bench_after_invalid,
-        );
+        self.slots
+            .bench(prover_id, Instant::now() + self.config.bench_after_invalid);
     }
 
     /// One locked batch on one prover: send it, wait, check, wrap, store. Whatever goes wrong,
@@ -283,8 +248,12 @@ impl Scheduler {
                 Ok(())
             }
             Err(e) => {
+                if let Some(fault) = e.fault() {
+                    let why = format!("invalid batch proof from prover {id}: {}", fault.report());
+                    self.bench(id, &why);
+                }
                 self.db.release_lock(n, n, ProofKind::Batch, id).await?;
-                Err(e.context(format!("batch {n} is queued again")))
+                Err(anyhow::Error::new(e).context(format!("batch {n} is queued again")))
             }
         }
     }
@@ -294,8 +263,7 @@ impl Scheduler {
         prover: &ProverHandle,
         n: u64,
         witness: &zknode_witness::BatchWitness,
-    ) -> Result<Vec<u8>> {
-        let id = prover.prover_id().to_string();
+    ) -> Result<Vec<u8>, JobError> {
         let expected = Statement::of(
             &witness
                 .public_inputs()
@@ -307,46 +275,52 @@ impl Scheduler {
         let job = prover.gen_batch_proof(witness).await?;
         let bytes = self.wait_for(prover, &job).await?;
         // Every proof is checked before it is kept.
-        let checked = BatchProof::from_bytes(&bytes)
-            .and_then(|p| {
-                let s = p.verify()?;
-                ensure!(
-                    s == expected,
-                    "the proof is of another statement than batch {n}'s witness"
-                );
-                Ok(p)
-            })
-            .map_err(|e| {
-                tracing::error!(prover = %id, batch = n, "invalid batch proof from prover {id}: {e:#}");
-                lock(&self.benched).insert(id.clone(), Instant::now() + self.config.bench_after_invalid);
-                e.context(format!("prover {id} returned an invalid proof"))
-            })?;
+        let checked = check_batch_proof(&bytes, &expected).map_err(|fault| JobError::Fault {
+            prover_id: prover.prover_id().to_string(),
+            fault,
+        })?;
         let circuits = self.circuits.clone();
-        let _lane = self.recursion_lane.acquire().await?;
-        let wrap = tokio::task::spawn_blocking(move || circuits.wrap(&checked, acc)).await??;
+        let _lane = self
+            .recursion_lane
+            .acquire()
+            .await
+            .map_err(anyhow::Error::new)?;
+        let wrap = tokio::task::spawn_blocking(move || circuits.wrap(&checked, acc))
+            .await
+            .map_err(anyhow::Error::new)??;
         Ok(wrap.to_bytes())
     }
 
     /// Polls a prover's job until it ends or the job timeout passes (then it is cancelled).
-    async fn wait_for(&self, prover: &ProverHandle, job: &str) -> Result<Vec<u8>> {
+    async fn wait_for(&self, prover: &ProverHandle, job: &str) -> Result<Vec<u8>, JobError> {
         let start = Instant::now();
+        let prover_id = || prover.prover_id().to_string();
         loop {
             let left = self.config.job_timeout.saturating_sub(start.elapsed());
             if left.is_zero() {
                 let _ = prover.cancel(job).await;
-                bail!(
-                    "prover {} did not finish job {job} within {:?}",
-                    prover.prover_id(),
-                    self.config.job_timeout
-                );
+                return Err(JobError::TimedOut {
+                    prover_id: prover_id(),
+                    job: job.to_string(),
+                    after: self.config.job_timeout,
+                });
             }
             match prover.get_proof(job, self.config.poll.min(left)).await? {
                 GetProofOutcome::Ok(bytes) => return Ok(bytes),
                 GetProofOutcome::Pending => continue,
-                GetProofOutcome::Error(e) => {
-                    bail!("prover {} failed job {job}: {e}", prover.prover_id())
+                GetProofOutcome::Error(message) => {
+                    return Err(JobError::Failed {
+                        prover_id: prover_id(),
+                        job: job.to_string(),
+                        message,
+                    })
                 }
-                GetProofOutcome::Cancelled => bail!("job {job} was cancelled"),
+                GetProofOutcome::Cancelled => {
+                    return Err(JobError::Cancelled {
+                        prover_id: prover_id(),
+                        job: job.to_string(),
+                    })
+                }
             }
         }
     }
@@ -548,51 +522,61 @@ impl Scheduler {
     }
 
     /// Verifies a final proof: it must cover `first..=last` and name this aggregator.
-    fn check_final(&self, bytes: &[u8], first: u64, last: u64) -> Result<FinalStatement> {
-        let proof = self.circuits.read_final(bytes)?;
-        let statement = self.circuits.verify_final(&proof)?;
-        ensure!(
-            statement.range.first_batch == first
-                && statement.range.last_batch == last
-                && statement.aggregator == self.config.aggregator_address,
-            "the final proof states {statement:?}, not batches {first}..={last} for this aggregator"
-        );
+    fn check_final(
+        &self,
+        bytes: &[u8],
+        first: u64,
+        last: u64,
+    ) -> Result<FinalStatement, ProofFault> {
+        let proof = self
+            .circuits
+            .read_final(bytes)
+            .map_err(ProofFault::malformed)?;
+        let statement = self
+            .circuits
+            .verify_final(&proof)
+            .map_err(ProofFault::invalid)?;
+        let address = self.config.aggregator_address;
+        if (statement.range.first_batch, statement.range.last_batch) != (first, last)
+            || statement.aggregator != address
+        {
+            return Err(ProofFault::WrongStatement {
+                expected: format!(
+                    "batches {first}..={last} for this aggregator (0x{})",
+                    hex::encode(address)
+                ),
+                got: format!("{statement:?}"),
+            });
+        }
         Ok(statement)
     }
 
-    /// An idle prover that can do recursion, when the configuration says to use one; it is
-    /// marked busy (no batch is sent to it) until [`Scheduler::release`].
-    fn take_recursion_prover(&self) -> Option<ProverHandle> {
+    /// An idle prover that can do recursion, when the configuration says to use one; it gets
+    /// no batch until the [`Taken`] guard drops.
+    fn take_recursion_prover(&self) -> Option<(ProverHandle, Taken)> {
         if !self.config.recursion_on_provers {
             return None;
         }
-        let mut busy = lock(&self.busy);
-        let p = self.registry.idle_provers().into_iter().find(|p| {
-            !busy.contains(p.prover_id())
-                && !self.is_benched(p.prover_id())
-                && p.last_status().is_some_and(|s| s.can_aggregate)
-        })?;
-        busy.insert(p.prover_id().to_string());
-        Some(p)
+        self.registry.provers().into_iter().find_map(|p| {
+            let slot = self.slots.try_take_recursion(&p)?;
+            Some((p, slot))
+        })
     }
 
-    fn release(&self, prover: &ProverHandle) {
-        lock(&self.busy).remove(prover.prover_id());
-    }
-
-    /// A recursive proof: on an idle prover when the configuration says so (one that fails or
-    /// returns a proof `check` refuses is benched, and the proof is made here instead), else
-    /// here, one at a time. Whatever made it, `check` decides what is kept.
+    /// A recursive proof: on an idle prover when the configuration says so (when it fails, the
+    /// proof is made here instead, and a prover that returned a proof `check` refuses is
+    /// benched), else here, one at a time. Whatever made it, `check` decides what is kept.
     async fn recursive_proof<T>(
         &self,
         what: &str,
         request: RecursionRequest<'_>,
         local: impl FnOnce() -> Result<Vec<u8>> + Send + 'static,
-        check: impl Fn(Vec<u8>) -> Result<T>,
+        check: impl Fn(Vec<u8>) -> Result<T, ProofFault>,
     ) -> Result<T> {
-        if let Some(p) = self.take_recursion_prover() {
-            tracing::info!(prover = %p.prover_id(), "{what} sent to {}", p.prover_id());
-            let made = async {
+        if let Some((p, slot)) = self.take_recursion_prover() {
+            let id = p.prover_id();
+            tracing::info!(prover = %id, "{what} sent to {id}");
+            let made: Result<Vec<u8>, JobError> = async {
                 let job = match request {
                     RecursionRequest::Aggregate(left, right) => {
                         p.gen_aggregated_proof(left, right).await?
@@ -604,18 +588,29 @@ impl Scheduler {
                 self.wait_for(&p, &job).await
             }
             .await;
-            self.release(&p);
-            let made = made
-                .with_context(|| format!("{what} on prover {}", p.prover_id()))
-                .and_then(&check);
-            match made {
+            drop(slot);
+            let checked = made.and_then(|bytes| {
+                check(bytes).map_err(|fault| JobError::Fault {
+                    prover_id: id.to_string(),
+                    fault,
+                })
+            });
+            match checked {
                 Ok(out) => return Ok(out),
-                Err(e) => self.bench(p.prover_id(), &format!("{e:#}")),
+                Err(e) => {
+                    if let Some(fault) = e.fault() {
+                        let why = format!("invalid {what} from prover {id}: {}", fault.report());
+                        self.bench(id, &why);
+                    } else {
+                        let e = anyhow::Error::new(e);
+                        tracing::warn!(prover = %id, "{what} on prover {id}: {e:#}; made here instead");
+                    }
+                }
             }
         }
         let _lane = self.recursion_lane.acquire().await?;
         let bytes = tokio::task::spawn_blocking(local).await??;
-        check(bytes)
+        check(bytes).with_context(|| format!("the {what} made here does not check"))
     }
 
     async fn aggregate(&self, left: &[u8], right: &[u8]) -> Result<Vec<u8>> {
@@ -633,11 +628,11 @@ impl Scheduler {
             RecursionRequest::Aggregate(left, right),
             move || Ok(circuits.aggregate(&l, &r)?.to_bytes()),
             |bytes| {
-                let got = c.verify(&c.read_recursive(&bytes)?)?;
-                ensure!(
-                    got == expected,
-                    "the aggregated proof states {got:?}, not {expected:?}"
-                );
+                let proof = c.read_recursive(&bytes).map_err(ProofFault::malformed)?;
+                let got = c.verify(&proof).map_err(ProofFault::invalid)?;
+                if got != expected {
+                    return Err(ProofFault::wrong_statement(&expected, &got));
+                }
                 Ok(bytes)
             },
         )
@@ -659,11 +654,9 @@ impl Scheduler {
             move || Ok(c.finalize(&p, address)?.to_bytes()),
             |bytes| {
                 let statement = self.check_final(&bytes, range.first_batch, range.last_batch)?;
-                ensure!(
-                    statement.range == range,
-                    "the final proof states {:?}, not {range:?}",
-                    statement.range
-                );
+                if statement.range != range {
+                    return Err(ProofFault::wrong_statement(&range, &statement.range));
+                }
                 Ok((bytes, statement))
             },
         )
@@ -695,4 +688,14 @@ impl Scheduler {
             }
         }
     }
+}
+
+/// Reads a batch proof a prover returned, verifies it, and checks that it proves `expected`.
+fn check_batch_proof(bytes: &[u8], expected: &Statement) -> Result<BatchProof, ProofFault> {
+    let proof = BatchProof::from_bytes(bytes).map_err(ProofFault::malformed)?;
+    let stated = proof.verify().map_err(ProofFault::invalid)?;
+    if stated != *expected {
+        return Err(ProofFault::wrong_statement(expected, &stated));
+    }
+    Ok(proof)
 }
