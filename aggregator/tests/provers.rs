@@ -19,6 +19,7 @@ use zknode_proto::pb::aggregator_message::Request as Req;
 use zknode_proto::pb::{self, ResultCode};
 use zknode_proto::PROTOCOL_VERSION;
 use zknode_prover::batch::BatchProof;
+use zknode_prover::recursion::RecursionError;
 use zknode_prover::worker::{self, FnRecursion, RecursionHandler, WorkerConfig};
 use zknode_witness::random_witness;
 
@@ -44,7 +45,7 @@ fn config(server: &ProverServer, id: &str) -> WorkerConfig {
 /// A worker on this runtime, stopped when dropped.
 struct InProcess {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: JoinHandle<anyhow::Result<()>>,
+    task: JoinHandle<Result<(), worker::WorkerError>>,
 }
 
 impl InProcess {
@@ -265,7 +266,12 @@ async fn aggregation_goes_to_the_recursion_hook_or_is_refused_without_one() {
     let hook: Arc<dyn RecursionHandler> = Arc::new(FnRecursion::new(
         |l, r| Ok([l, r].concat()),
         |p, a| {
-            anyhow::ensure!(!p.is_empty(), "an empty proof cannot be finalized");
+            if p.is_empty() {
+                return Err(RecursionError::Malformed {
+                    what: "proof",
+                    reason: "an empty proof cannot be finalized".into(),
+                });
+            }
             Ok([p, &a[..]].concat())
         },
     ));

@@ -285,9 +285,11 @@ impl Scheduler {
             .acquire()
             .await
             .map_err(anyhow::Error::new)?;
+        // The proof checked: wrapping it can only fail here, not at the prover.
         let wrap = tokio::task::spawn_blocking(move || circuits.wrap(&checked, acc))
             .await
-            .map_err(anyhow::Error::new)??;
+            .map_err(anyhow::Error::new)?
+            .map_err(anyhow::Error::new)?;
         Ok(wrap.to_bytes())
     }
 
