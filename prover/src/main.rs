@@ -9,7 +9,6 @@ use clap::{Args, Parser, Subcommand};
 use std::time::Instant;
 use zknode_kernels::{open_backend, Backend, DeviceSelector};
 
-use zknode_kernels::DeviceKind;
 use zknode_prover::batch::{prove_witness, BatchProof, Committer, Statement};
 use zknode_prover::bench;
 
@@ -273,10 +272,7 @@ fn run_prove(args: ProveArgs) -> Result<()> {
     let w = zknode_witness::BatchWitness::read(&args.witness)?;
     let read = t.elapsed();
     let backend = open_backend(args.device.device).context("opening the compute device")?;
-    let committer = match backend.info().kind {
-        DeviceKind::Cuda => Committer::Backend(backend.as_ref()),
-        DeviceKind::Cpu => Committer::Plonky2,
-    };
+    let committer = Committer::for_backend(backend.as_ref());
     eprintln!(
         "proving {} operations of batch {} on {}",
         w.ops.len(),
@@ -317,10 +313,7 @@ fn peak_rss_mib() -> Option<f64> {
 
 fn bench_prove(args: &BenchArgs) -> Result<()> {
     let backend = open_backend(args.device.device).context("opening the compute device")?;
-    let committer = match backend.info().kind {
-        DeviceKind::Cuda => Committer::Backend(backend.as_ref()),
-        DeviceKind::Cpu => Committer::Plonky2,
-    };
+    let committer = Committer::for_backend(backend.as_ref());
     eprintln!("batch proving on {}", backend.info());
     let mut sizes = args.ops.clone();
     // Ascending, so the process's peak memory after each size is that size's peak.

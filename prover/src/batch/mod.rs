@@ -220,6 +220,17 @@ pub enum Committer<'a> {
     Backend(&'a dyn zknode_kernels::Backend),
 }
 
+impl<'a> Committer<'a> {
+    /// The committer for a compute device: the device's own `lde_commit` on a GPU, plonky2's on
+    /// the CPU. Every prover picks its committer here.
+    pub fn for_backend(backend: &'a dyn zknode_kernels::Backend) -> Self {
+        match backend.info().kind {
+            zknode_kernels::DeviceKind::Cuda => Committer::Backend(backend),
+            zknode_kernels::DeviceKind::Cpu => Committer::Plonky2,
+        }
+    }
+}
+
 fn to_kernel(x: F) -> zknode_kernels::Goldilocks {
     zknode_kernels::Goldilocks::new(x.to_canonical_u64())
 }
