@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::time::Instant;
-use zknode_kernels::{open_backend, Backend, DeviceSelector};
+use zknode_kernels::{open_backend, open_bench_backend, Backend, DeviceSelector};
 
 use zknode_prover::batch::{prove_witness, BatchProof, Committer, Statement};
 use zknode_prover::bench;
@@ -426,9 +426,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench(args) if args.prove => bench_prove(&args),
         Command::Bench(args) => {
-            let backend = open_backend(args.device.device).context("opening the compute device")?;
+            let backend =
+                open_bench_backend(args.device.device).context("opening the compute device")?;
             eprintln!("benchmarking on {}", backend.info());
-            bench::sanity(backend.as_ref())?;
+            bench::sanity(&*backend)?;
             let mut cases = bench::suite(args.quick);
             if !args.lde_shapes.is_empty() {
                 cases.retain(|c| !matches!(c, bench::Case::LdeMerkle { .. }));
@@ -453,7 +454,7 @@ fn run(cli: Cli) -> Result<()> {
                 None => zknode_kernels::CpuBackend::new().info().memory_bytes / 2,
             };
             let rows = bench::run_suite(backend.as_ref(), &cases, args.iters, args.seed, limit)?;
-            print!("{}", bench::table(backend.as_ref(), &rows));
+            print!("{}", bench::table(&*backend, &rows));
             Ok(())
         }
     }
