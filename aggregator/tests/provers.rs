@@ -116,7 +116,7 @@ async fn status_reports_the_device_and_idle() {
     let st = p.status().await.expect("status");
     assert_eq!(st.prover_id, "p-status");
     let device = st.device.clone().expect("a device");
-    assert_eq!(device.kind, DeviceKind::Cpu);
+    assert_eq!(device.kind, Some(DeviceKind::Cpu));
     assert_eq!(device.memory_bytes, CpuBackend::new().info().memory_bytes);
     assert!(!device.name.is_empty());
     assert!(st.idle && st.current_job_id.is_none() && !st.can_aggregate);
