@@ -168,8 +168,8 @@ async fn a_batch_proof_comes_back_and_verifies_and_a_second_job_is_refused_as_bu
         .expect("the proof verifies");
     let pi = w.public_inputs().unwrap();
     assert_eq!(statement.batch_number, w.chain.batch_number);
-    assert_eq!(statement.old_root, pi.old_root.raw());
-    assert_eq!(statement.new_root, pi.new_root.raw());
+    assert_eq!(statement.old_root, pi.old_root);
+    assert_eq!(statement.new_root, pi.new_root);
     assert!(p.is_idle());
     server.shutdown().await;
 }

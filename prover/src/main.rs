@@ -255,16 +255,12 @@ fn run_witness(cmd: WitnessCommand) -> Result<()> {
     }
 }
 
-fn hex4(l: &[u64; 4]) -> String {
-    format!("0x{:016x}{:016x}{:016x}{:016x}", l[3], l[2], l[1], l[0])
-}
-
 fn print_statement(st: &Statement) {
     println!("batch number:    {}", st.batch_number);
-    println!("old root:        {}", hex4(&st.old_root));
-    println!("new root:        {}", hex4(&st.new_root));
-    println!("ops commitment:  {}", hex4(&st.ops_commitment));
-    println!("data commitment: {}", hex4(&st.batch_data_commitment));
+    println!("old root:        {}", st.old_root);
+    println!("new root:        {}", st.new_root);
+    println!("ops commitment:  {}", st.ops_commitment);
+    println!("data commitment: {}", st.batch_data_commitment);
 }
 
 fn run_prove(args: ProveArgs) -> Result<()> {

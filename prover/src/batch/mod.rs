@@ -120,64 +120,44 @@ pub fn stark_config() -> StarkConfig {
 /// The smallest table: FRI needs a few rows above the Merkle cap.
 pub const MIN_ROWS: usize = 64;
 
-/// What a batch proof's public inputs say.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Statement {
-    pub old_root: [u64; 4],
-    pub new_root: [u64; 4],
-    pub ops_commitment: [u64; 4],
-    pub batch_data_commitment: [u64; 4],
-    pub batch_number: u64,
+/// What a batch proof proves: the public inputs of its witness. They are defined once, in
+/// `zknode-witness`, with the order of the proof's public input elements
+/// ([`Statement::to_fields`]).
+pub type Statement = zknode_witness::PublicInputs;
+
+const _: () = assert!(NUM_PUBLIC_INPUTS == Statement::NUM_FIELDS);
+
+/// A proof's public input elements for a statement.
+pub fn public_inputs(statement: &Statement) -> Vec<F> {
+    statement.to_fields().into_iter().map(from_kernel).collect()
 }
 
-impl Statement {
-    pub fn to_fields(&self) -> Vec<F> {
-        let mut v = Vec::with_capacity(NUM_PUBLIC_INPUTS);
-        for limbs in [
-            &self.old_root,
-            &self.new_root,
-            &self.ops_commitment,
-            &self.batch_data_commitment,
-        ] {
-            v.extend(limbs.iter().map(|&x| F::from_canonical_u64(x)));
-        }
-        v.push(F::from_canonical_u64(self.batch_number & 0xffff_ffff));
-        v.push(F::from_canonical_u64(self.batch_number >> 32));
-        v
-    }
+/// The statement of a proof's public input elements.
+pub fn statement_from_public_inputs(v: &[F]) -> Result<Statement> {
+    ensure!(
+        v.len() == NUM_PUBLIC_INPUTS,
+        "a batch proof has {NUM_PUBLIC_INPUTS} public inputs, this one has {}",
+        v.len()
+    );
+    let v: Vec<_> = v.iter().map(|&x| to_kernel(x)).collect();
+    Statement::from_fields(&v).context("the batch proof's public inputs")
+}
 
-    /// The statement of a witness's public inputs.
-    pub fn of(pi: &zknode_witness::PublicInputs) -> Self {
-        let limbs = |h: &zknode_state::Hash| h.0.map(|x| x.value());
-        Statement {
-            old_root: limbs(&pi.old_root),
-            new_root: limbs(&pi.new_root),
-            ops_commitment: limbs(&pi.ops_commitment),
-            batch_data_commitment: limbs(&pi.batch_data_commitment),
-            batch_number: pi.batch_number,
-        }
-    }
-
-    pub fn from_fields(v: &[F]) -> Result<Self> {
-        ensure!(
-            v.len() == NUM_PUBLIC_INPUTS,
-            "a batch proof has {NUM_PUBLIC_INPUTS} public inputs, this one has {}",
-            v.len()
-        );
-        let four =
-            |at: usize| -> [u64; 4] { core::array::from_fn(|i| v[at + i].to_canonical_u64()) };
-        let (lo, hi) = (v[16].to_canonical_u64(), v[17].to_canonical_u64());
-        ensure!(
-            lo >> 32 == 0 && hi >> 32 == 0,
-            "the batch number limbs are not 32-bit"
-        );
-        Ok(Self {
-            old_root: four(0),
-            new_root: four(4),
-            ops_commitment: four(8),
-            batch_data_commitment: four(12),
-            batch_number: lo | (hi << 32),
-        })
+/// The statement a table proves, with the batch data commitment and number it carries (the
+/// table does not constrain them).
+pub fn table_statement(
+    table: &trace::Table,
+    batch_data_commitment: [u64; 4],
+    batch_number: u64,
+) -> Statement {
+    Statement {
+        old_root: to_hash(table.old_root),
+        new_root: to_hash(table.new_root),
+        ops_commitment: to_hash(table.ops_commitment),
+        batch_data_commitment: zknode_state::Hash(
+            batch_data_commitment.map(zknode_kernels::Goldilocks::new),
+        ),
+        batch_number,
     }
 }
 
@@ -236,6 +216,9 @@ fn to_kernel(x: F) -> zknode_kernels::Goldilocks {
 }
 fn from_kernel(x: zknode_kernels::Goldilocks) -> F {
     F::from_canonical_u64(x.value())
+}
+fn to_hash(limbs: [F; 4]) -> zknode_state::Hash {
+    zknode_state::Hash(limbs.map(to_kernel))
 }
 
 /// Commits to the trace columns.
@@ -303,7 +286,7 @@ pub fn prove_table(
     timings: &mut Timings,
 ) -> Result<Proof> {
     let config = stark_config();
-    let pis = statement.to_fields();
+    let pis = public_inputs(statement);
     let t = Instant::now();
     let cols = columns(table);
     let commitment = commit_trace(&cols, committer)?;
@@ -352,13 +335,7 @@ pub fn prove_ops(
     let mut timings = Timings::default();
     let t = Instant::now();
     let table = trace::build(old_root, ops, MIN_ROWS)?;
-    let statement = Statement {
-        old_root: table.old_root.map(|x| x.to_canonical_u64()),
-        new_root: table.new_root.map(|x| x.to_canonical_u64()),
-        ops_commitment: table.ops_commitment.map(|x| x.to_canonical_u64()),
-        batch_data_commitment,
-        batch_number,
-    };
+    let statement = table_statement(&table, batch_data_commitment, batch_number);
     timings.trace = t.elapsed();
     timings.rows = table.rows;
     timings.used_rows = table.used_rows;
@@ -374,7 +351,7 @@ pub fn prove_witness(
 ) -> Result<(BatchProof, Timings)> {
     let mut timings = Timings::default();
     let t = Instant::now();
-    let pi = w.public_inputs().context("the witness does not check")?;
+    let statement = w.public_inputs().context("the witness does not check")?;
     timings.witness = t.elapsed();
     let t = Instant::now();
     let ops: Vec<TableOp> = w
@@ -388,10 +365,9 @@ pub fn prove_witness(
         })
         .collect();
     let table = trace::build(&w.old_state_root, &ops, MIN_ROWS)?;
-    let statement = Statement::of(&pi);
     ensure!(
-        table.new_root.map(|x| x.to_canonical_u64()) == statement.new_root
-            && table.ops_commitment.map(|x| x.to_canonical_u64()) == statement.ops_commitment,
+        to_hash(table.new_root) == statement.new_root
+            && to_hash(table.ops_commitment) == statement.ops_commitment,
         "internal: the table and the witness disagree on the new root or the operation commitment"
     );
     timings.trace = t.elapsed();
@@ -444,7 +420,7 @@ impl BatchProof {
 
 /// Verifies a batch proof and returns its statement.
 pub fn verify(proof: &Proof) -> Result<Statement> {
-    let statement = Statement::from_fields(&proof.public_inputs)?;
+    let statement = statement_from_public_inputs(&proof.public_inputs)?;
     let config = stark_config();
     // starky reads the first query round before it checks the proof's shape; a proof without
     // the configured number of rounds is refused here instead.
@@ -506,7 +482,7 @@ fn each_row(
     statement: &Statement,
     mut visit: impl FnMut(usize, &[(&'static str, F)]) -> std::ops::ControlFlow<()>,
 ) {
-    let pis = statement.to_fields();
+    let pis = public_inputs(statement);
     let rows = table.rows;
     for r in 0..rows {
         let lv = &table.cells[r * NUM_COLUMNS..(r + 1) * NUM_COLUMNS];
