@@ -117,7 +117,7 @@ async fn status_reports_the_device_and_idle() {
     let st = p.status().await.expect("status");
     assert_eq!(st.prover_id, "p-status");
     let device = st.device.clone().expect("a device");
-    assert_eq!(device.kind, DeviceKind::Cpu);
+    assert_eq!(device.kind, Some(DeviceKind::Cpu));
     assert_eq!(device.memory_bytes, CpuBackend::new().info().memory_bytes);
     assert!(!device.name.is_empty());
     assert!(st.idle && st.current_job_id.is_none() && !st.can_aggregate);
@@ -180,8 +180,8 @@ async fn a_batch_proof_comes_back_and_verifies_and_a_second_job_is_refused_as_bu
         .expect("the proof verifies");
     let pi = w.public_inputs().unwrap();
     assert_eq!(statement.batch_number, w.chain.batch_number);
-    assert_eq!(statement.old_root, pi.old_root.raw());
-    assert_eq!(statement.new_root, pi.new_root.raw());
+    assert_eq!(statement.old_root, pi.old_root);
+    assert_eq!(statement.new_root, pi.new_root);
     assert!(p.is_idle());
     server.shutdown().await;
 }

@@ -8,14 +8,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use zknode_kernels::{sample, Backend, CpuBackend, CudaBackend, NttDirection, ResidentOp};
+use zknode_kernels::{sample, BenchBackend, CpuBackend, CudaBackend, NttDirection, ResidentOp};
 
 /// The backends to measure, opened once per process (the CUDA one compiles its kernels).
-fn backends() -> Vec<(String, Arc<dyn Backend>)> {
-    static BACKENDS: OnceLock<Vec<(String, Arc<dyn Backend>)>> = OnceLock::new();
+fn backends() -> Vec<(String, Arc<dyn BenchBackend>)> {
+    static BACKENDS: OnceLock<Vec<(String, Arc<dyn BenchBackend>)>> = OnceLock::new();
     BACKENDS
         .get_or_init(|| {
-            let mut v: Vec<(String, Arc<dyn Backend>)> =
+            let mut v: Vec<(String, Arc<dyn BenchBackend>)> =
                 vec![("cpu".into(), Arc::new(CpuBackend::new()))];
             match CudaBackend::new() {
                 Ok(b) => v.push(("cuda".into(), Arc::new(b))),

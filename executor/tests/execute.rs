@@ -204,9 +204,8 @@ fn an_executed_batch_is_proved_from_its_witness() {
     let w = res.witness(&ctx(), &data, 9).expect("with proofs");
     let (proof, _) = prove_witness(&w, Committer::Plonky2).expect("prove");
     let st = proof.verify().expect("verify");
-    let limbs = |h: &Hash| h.0.map(|x| x.value());
-    assert_eq!(st.old_root, limbs(&res.old_state_root));
-    assert_eq!(st.new_root, limbs(&res.new_state_root));
+    assert_eq!(st.old_root, res.old_state_root);
+    assert_eq!(st.new_root, res.new_state_root);
     assert_eq!(st.batch_number, 9);
 }
 

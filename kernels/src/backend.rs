@@ -1,4 +1,9 @@
-//! The backend trait every device implements, and the choice of device at the edge.
+//! The traits every device implements, and the choice of device at the edge.
+//!
+//! - [`Backend`]: the Goldilocks operations a STARK prover needs (NTT, coset LDE, Poseidon,
+//!   Merkle trees, the trace commitment);
+//! - [`Bn254Backend`]: the BN254 operations of the final SNARK (MSM, scalar-field NTT);
+//! - [`BenchBackend`]: what only benchmarks use, timing with the data resident on the device.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,7 +64,7 @@ impl std::fmt::Display for DeviceInfo {
     }
 }
 
-/// An operation with its inputs, for [`Backend::time_resident`].
+/// An operation with its inputs, for [`BenchBackend::time_resident`].
 pub enum ResidentOp<'a> {
     /// Forward NTT of each 2^log_n chunk of `data`.
     GoldilocksNtt {
@@ -82,7 +87,8 @@ pub enum ResidentOp<'a> {
     },
 }
 
-/// The compute kernels. Every implementation gives bit-for-bit the results of the CPU backend.
+/// The Goldilocks kernels a STARK prover needs. Every implementation gives bit-for-bit the
+/// results of the CPU backend.
 pub trait Backend: Send + Sync {
     fn info(&self) -> &DeviceInfo;
 
@@ -131,13 +137,19 @@ pub trait Backend: Send + Sync {
         rate_bits: usize,
         cap_height: usize,
     ) -> Result<MerkleTree>;
+}
 
+/// The BN254 kernels (for the final SNARK). Results equal the CPU backend's bit for bit.
+pub trait Bn254Backend: Backend {
     /// BN254 G1 multi-scalar multiplication.
     fn bn254_msm(&self, points: &[G1Affine], scalars: &[Fr]) -> Result<G1Projective>;
 
     /// In-place NTT over the BN254 scalar field (natural order in and out).
     fn bn254_ntt(&self, values: &mut [Fr], dir: NttDirection) -> Result<()>;
+}
 
+/// What only the benchmarks need: every operation, and timing with the data kept on the device.
+pub trait BenchBackend: Bn254Backend {
     /// Time of `iters` runs of `op` with inputs and outputs kept on the device between runs (host
     /// transfers excluded). The CPU backend times the plain operation.
     fn time_resident(&self, op: ResidentOp<'_>, iters: usize) -> Result<Duration> {
@@ -213,6 +225,11 @@ impl DeviceSelector {
 /// Opens the backend a selector asks for. `Cuda` without a usable GPU is an error, never a
 /// silent fallback; `Auto` falls back to the CPU and logs why.
 pub fn open_backend(selector: DeviceSelector) -> Result<Arc<dyn Backend>> {
+    Ok(open_bench_backend(selector)?)
+}
+
+/// [`open_backend`] with every operation, for the benchmarks.
+pub fn open_bench_backend(selector: DeviceSelector) -> Result<Arc<dyn BenchBackend>> {
     match selector {
         DeviceSelector::Cpu => Ok(Arc::new(crate::cpu::CpuBackend::new())),
         DeviceSelector::Cuda => Ok(Arc::new(crate::cuda::CudaBackend::new()?)),

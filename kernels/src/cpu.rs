@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use crate::backend::{Backend, DeviceInfo, DeviceKind, NttDirection};
+use crate::backend::{Backend, BenchBackend, Bn254Backend, DeviceInfo, DeviceKind, NttDirection};
 use crate::bn254::{self, Fr, G1Affine, G1Projective};
 use crate::error::{KernelError, Result};
 use crate::goldilocks::ntt::{ntt_in_place, reverse_bits, scale_by_inverse_n, twiddles};
@@ -249,7 +249,9 @@ impl Backend for CpuBackend {
         drop(lde);
         MerkleTree::new(leaves, count, cap_height)
     }
+}
 
+impl Bn254Backend for CpuBackend {
     fn bn254_msm(&self, points: &[G1Affine], scalars: &[Fr]) -> Result<G1Projective> {
         bn254::msm(points, scalars)
     }
@@ -258,6 +260,9 @@ impl Backend for CpuBackend {
         bn254::ntt(values, dir)
     }
 }
+
+/// Times the plain operations (there is no device to keep data on).
+impl BenchBackend for CpuBackend {}
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,8 @@
 //! - [`merkle`]: Merkle trees with caps in plonky2's layout;
 //! - [`bn254`]: G1 MSM and scalar-field NTT for the final SNARK.
 //!
-//! Each runs through a [`Backend`]: [`CpuBackend`] (rayon) or [`CudaBackend`] (CUDA kernels
+//! Each runs through a [`Backend`] (the Goldilocks operations; [`Bn254Backend`] adds BN254,
+//! [`BenchBackend`] benchmark timing): [`CpuBackend`] (rayon) or [`CudaBackend`] (CUDA kernels
 //! compiled by NVRTC at run time, driver loaded dynamically). [`backend_from_env`] picks one from
 //! `ZKNODE_DEVICE=auto|cpu|cuda`. The GPU results equal the CPU results bit for bit.
 
@@ -22,8 +23,8 @@ pub mod shape;
 pub use zknode_field::{goldilocks, poseidon};
 
 pub use backend::{
-    backend_from_env, open_backend, Backend, DeviceInfo, DeviceKind, DeviceSelector, NttDirection,
-    ResidentOp,
+    backend_from_env, open_backend, open_bench_backend, Backend, BenchBackend, Bn254Backend,
+    DeviceInfo, DeviceKind, DeviceSelector, NttDirection, ResidentOp,
 };
 pub use cpu::CpuBackend;
 pub use cuda::CudaBackend;

@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use zknode_kernels::bn254::{Fr, G1Affine, G1Projective};
 use zknode_kernels::poseidon::{Digest, State};
-use zknode_kernels::{Backend, CpuBackend, Goldilocks, KernelError, NttDirection};
+use zknode_kernels::{Backend, Bn254Backend, CpuBackend, Goldilocks, KernelError, NttDirection};
 
 fn rng() -> ChaCha8Rng {
     let seed = std::env::var("ZKNODE_TEST_SEED")

@@ -17,7 +17,8 @@ use zknode_kernels::bn254::{Fr, G1Affine, G1Projective};
 use zknode_kernels::goldilocks::P;
 use zknode_kernels::poseidon::State;
 use zknode_kernels::{
-    Backend, CpuBackend, CudaBackend, Goldilocks, KernelError, NttDirection, ResidentOp,
+    Backend, BenchBackend, Bn254Backend, CpuBackend, CudaBackend, Goldilocks, KernelError,
+    NttDirection, ResidentOp,
 };
 
 /// The backend, or `None` (after the skip line) when no GPU is usable. A GPU whose kernels fail

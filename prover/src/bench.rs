@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use zknode_kernels::sample;
-use zknode_kernels::{Backend, DeviceKind, Goldilocks, KernelError, NttDirection, ResidentOp};
+use zknode_kernels::{Backend, BenchBackend, DeviceKind, Goldilocks, KernelError, NttDirection, ResidentOp};
 
 /// Why the benchmark stopped.
 #[derive(Debug, thiserror::Error)]
@@ -192,7 +192,7 @@ fn median_of_runs<T>(
 
 /// Runs one case: a warm-up, then `iters` timed runs, end to end and with data resident.
 pub fn run_case(
-    backend: &dyn Backend,
+    backend: &dyn BenchBackend,
     case: &Case,
     iters: usize,
     seed: u64,
@@ -351,7 +351,7 @@ pub fn table(backend: &dyn Backend, rows: &[Measurement]) -> String {
 /// Runs a suite with a progress line per case on stderr. Cases whose inputs would not fit in
 /// `memory_limit` bytes are skipped with a message.
 pub fn run_suite(
-    backend: &dyn Backend,
+    backend: &dyn BenchBackend,
     cases: &[Case],
     iters: usize,
     seed: u64,

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::time::Instant;
-use zknode_kernels::{open_backend, Backend, DeviceSelector};
+use zknode_kernels::{open_backend, open_bench_backend, Backend, DeviceSelector};
 
-use zknode_kernels::DeviceKind;
 use zknode_prover::batch::{prove_witness, BatchProof, Committer, Statement};
 use zknode_prover::bench;
 
@@ -256,16 +255,12 @@ fn run_witness(cmd: WitnessCommand) -> Result<()> {
     }
 }
 
-fn hex4(l: &[u64; 4]) -> String {
-    format!("0x{:016x}{:016x}{:016x}{:016x}", l[3], l[2], l[1], l[0])
-}
-
 fn print_statement(st: &Statement) {
     println!("batch number:    {}", st.batch_number);
-    println!("old root:        {}", hex4(&st.old_root));
-    println!("new root:        {}", hex4(&st.new_root));
-    println!("ops commitment:  {}", hex4(&st.ops_commitment));
-    println!("data commitment: {}", hex4(&st.batch_data_commitment));
+    println!("old root:        {}", st.old_root);
+    println!("new root:        {}", st.new_root);
+    println!("ops commitment:  {}", st.ops_commitment);
+    println!("data commitment: {}", st.batch_data_commitment);
 }
 
 fn run_prove(args: ProveArgs) -> Result<()> {
@@ -273,10 +268,7 @@ fn run_prove(args: ProveArgs) -> Result<()> {
     let w = zknode_witness::BatchWitness::read(&args.witness)?;
     let read = t.elapsed();
     let backend = open_backend(args.device.device).context("opening the compute device")?;
-    let committer = match backend.info().kind {
-        DeviceKind::Cuda => Committer::Backend(backend.as_ref()),
-        DeviceKind::Cpu => Committer::Plonky2,
-    };
+    let committer = Committer::for_backend(backend.as_ref());
     eprintln!(
         "proving {} operations of batch {} on {}",
         w.ops.len(),
@@ -317,10 +309,7 @@ fn peak_rss_mib() -> Option<f64> {
 
 fn bench_prove(args: &BenchArgs) -> Result<()> {
     let backend = open_backend(args.device.device).context("opening the compute device")?;
-    let committer = match backend.info().kind {
-        DeviceKind::Cuda => Committer::Backend(backend.as_ref()),
-        DeviceKind::Cpu => Committer::Plonky2,
-    };
+    let committer = Committer::for_backend(backend.as_ref());
     eprintln!("batch proving on {}", backend.info());
     let mut sizes = args.ops.clone();
     // Ascending, so the process's peak memory after each size is that size's peak.
@@ -434,9 +423,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench(args) if args.prove => bench_prove(&args),
         Command::Bench(args) => {
-            let backend = open_backend(args.device.device).context("opening the compute device")?;
+            let backend =
+                open_bench_backend(args.device.device).context("opening the compute device")?;
             eprintln!("benchmarking on {}", backend.info());
-            bench::sanity(backend.as_ref())?;
+            bench::sanity(&*backend)?;
             let mut cases = bench::suite(args.quick);
             if !args.lde_shapes.is_empty() {
                 cases.retain(|c| !matches!(c, bench::Case::LdeMerkle { .. }));
@@ -461,7 +451,7 @@ fn run(cli: Cli) -> Result<()> {
                 None => zknode_kernels::CpuBackend::new().info().memory_bytes / 2,
             };
             let rows = bench::run_suite(backend.as_ref(), &cases, args.iters, args.seed, limit)?;
-            print!("{}", bench::table(backend.as_ref(), &rows));
+            print!("{}", bench::table(&*backend, &rows));
             Ok(())
         }
     }

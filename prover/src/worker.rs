@@ -512,11 +512,7 @@ impl Worker {
         let ops = witness.ops.len();
         let batch = witness.chain.batch_number;
         self.start_job(&format!("batch {batch} ({ops} operations)"), move || {
-            let committer = match backend.info().kind {
-                DeviceKind::Cuda => Committer::Backend(backend.as_ref()),
-                DeviceKind::Cpu => Committer::Plonky2,
-            };
-            let (proof, _timings) = prove_witness(&witness, committer)?;
+            let (proof, _timings) = prove_witness(&witness, Committer::for_backend(&*backend))?;
             Ok::<_, crate::batch::ProofError>(proof.to_bytes())
         })
     }

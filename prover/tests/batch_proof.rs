@@ -30,7 +30,7 @@ fn forged_proof(t: &trace::Table, st: &Statement, what: &str) -> batch::Proof {
         batch::check_table(t, st).is_err(),
         "{what}: the forged table satisfies every constraint"
     );
-    prove_anyway(batch::columns(t), &st.to_fields())
+    prove_anyway(batch::columns(t), &batch::public_inputs(st))
 }
 
 fn assert_rejected(t: &trace::Table, st: &Statement, what: &str) {
@@ -71,7 +71,7 @@ fn prove_anyway_on_an_honest_table_is_starkys_proof() {
     let (root, ops, t) = batch();
     let st = common::statement_of(&t);
     batch::check_table(&t, &st).expect("honest table");
-    let ours = prove_anyway(batch::columns(&t), &st.to_fields());
+    let ours = prove_anyway(batch::columns(&t), &batch::public_inputs(&st));
     assert_eq!(batch::verify(&ours).expect("verifies"), st);
 
     let (theirs, _) = batch::prove_ops(&root, &ops, [11, 12, 13, 14], 42).expect("prove");

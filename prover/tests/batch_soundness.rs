@@ -42,7 +42,7 @@ fn rejected_only_by(t: &trace::Table, st: &Statement, only: &[&str], what: &str)
         names, only,
         "{what}: broken sections {broken:?}; the forgery must break only the new constraints"
     );
-    let proof = prove_anyway(batch::columns(t), &st.to_fields());
+    let proof = prove_anyway(batch::columns(t), &batch::public_inputs(st));
     let err = batch::verify(&proof).expect_err(what);
     eprintln!("{what}: rejected ({err})");
     assert!(err.is_prover_fault(), "{what}: {err}");

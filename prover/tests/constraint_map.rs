@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use plonky2::field::types::Field;
 use zknode_prover::batch::alg::Record;
 use zknode_prover::batch::layout::*;
-use zknode_prover::batch::{air, trace, Statement, F};
+use zknode_prover::batch::{self, air, trace, F};
 
 const ROW_KIND_NAMES: [&str; ROW_KINDS] = [
     "key", "value", "leaf", "extra", "walk", "commit", "range", "pad",
@@ -201,15 +201,7 @@ fn constraint_map_matches_the_document() {
     let mut holes = Vec::new();
     for (root, ops) in &tables {
         let t = trace::build(root, ops, 64).expect("table");
-        let c = |x: [F; 4]| x.map(|v| plonky2::field::types::PrimeField64::to_canonical_u64(&v));
-        let st = Statement {
-            old_root: c(t.old_root),
-            new_root: c(t.new_root),
-            ops_commitment: c(t.ops_commitment),
-            batch_data_commitment: [1, 2, 3, 4],
-            batch_number: 7,
-        };
-        let pis = st.to_fields();
+        let pis = batch::public_inputs(&batch::table_statement(&t, [1, 2, 3, 4], 7));
         let mut cells = t.cells.clone();
         // One sample row per distinct situation: row kind, operation kind, and on walk and range
         // rows which chains walk, whether it is the first level, which limb.

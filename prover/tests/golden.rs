@@ -36,7 +36,7 @@ fn circuits() -> Circuits {
 fn expected() -> Vec<Statement> {
     random_batches(&OPS, SEED)
         .iter()
-        .map(|w| Statement::of(&w.public_inputs().expect("the witness checks")))
+        .map(|w| w.public_inputs().expect("the witness checks"))
         .collect()
 }
 
@@ -66,8 +66,8 @@ fn golden_recursive_proofs_verify() {
         .expect("the golden aggregate reads");
     let st = c.verify(&agg).expect("the golden aggregate verifies");
     assert_eq!((st.first_batch, st.last_batch), (1, 2));
-    assert_eq!(st.old_root, statements[0].old_root);
-    assert_eq!(st.new_root, statements[1].new_root);
+    assert_eq!(st.old_root, statements[0].old_root.raw());
+    assert_eq!(st.new_root, statements[1].new_root.raw());
     assert_eq!(st.acc_new, recursion::acc_over([0; 4], &statements));
 }
 

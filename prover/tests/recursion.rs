@@ -49,7 +49,7 @@ fn batches_wrap_aggregate_and_finalize() {
             (p, s)
         })
         .collect();
-    let statements: Vec<Statement> = proofs.iter().map(|(_, s)| s.clone()).collect();
+    let statements: Vec<Statement> = proofs.iter().map(|(_, s)| *s).collect();
 
     // Wrap each with the accumulator before it.
     let mut acc = [0u64; 4];
@@ -72,8 +72,8 @@ fn batches_wrap_aggregate_and_finalize() {
     let st = c.verify(&a012).expect("the aggregate verifies");
     assert_eq!(st.first_batch, 1);
     assert_eq!(st.last_batch, 3);
-    assert_eq!(st.old_root, statements[0].old_root);
-    assert_eq!(st.new_root, statements[2].new_root);
+    assert_eq!(st.old_root, statements[0].old_root.raw());
+    assert_eq!(st.new_root, statements[2].new_root.raw());
     assert_eq!(st.acc_old, [0; 4]);
     assert_eq!(st.acc_new, acc_over([0; 4], &statements));
 

@@ -2,19 +2,14 @@
 
 use zknode_proto::pb;
 
-/// The kind of a prover's compute device.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum DeviceKind {
-    Cpu,
-    Cuda,
-    /// A kind this build does not know.
-    Unknown,
-}
+/// The kind of a prover's compute device: the kernels' own, converted from the wire here.
+pub use zknode_kernels::DeviceKind;
 
 /// A prover's device, as its status reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Device {
-    pub kind: DeviceKind,
+    /// `None`: a kind this build does not know.
+    pub kind: Option<DeviceKind>,
     pub name: String,
     pub memory_bytes: u64,
 }
@@ -40,9 +35,9 @@ impl From<pb::GetStatusResponse> for ProverStatus {
             version: s.version,
             device: s.device.map(|d| Device {
                 kind: match pb::DeviceKind::try_from(d.kind) {
-                    Ok(pb::DeviceKind::Cpu) => DeviceKind::Cpu,
-                    Ok(pb::DeviceKind::Cuda) => DeviceKind::Cuda,
-                    _ => DeviceKind::Unknown,
+                    Ok(pb::DeviceKind::Cpu) => Some(DeviceKind::Cpu),
+                    Ok(pb::DeviceKind::Cuda) => Some(DeviceKind::Cuda),
+                    _ => None,
                 },
                 name: d.name,
                 memory_bytes: d.memory_bytes,

@@ -264,11 +264,9 @@ impl Scheduler {
         n: u64,
         witness: &zknode_witness::BatchWitness,
     ) -> Result<Vec<u8>, JobError> {
-        let expected = Statement::of(
-            &witness
-                .public_inputs()
-                .with_context(|| format!("the witness of batch {n} does not check"))?,
-        );
+        let expected: Statement = witness
+            .public_inputs()
+            .with_context(|| format!("the witness of batch {n} does not check"))?;
         // Known before the prover spends its time: a batch whose predecessors are missing is
         // not sent.
         let acc = self.acc_before(n).await?;
@@ -344,10 +342,9 @@ impl Scheduler {
                 .batch_witness(b)
                 .await?
                 .with_context(|| format!("batch {b} is missing from the database"))?;
-            let s = Statement::of(
-                &w.public_inputs()
-                    .with_context(|| format!("the witness of batch {b} does not check"))?,
-            );
+            let s = w
+                .public_inputs()
+                .with_context(|| format!("the witness of batch {b} does not check"))?;
             acc = acc_step(acc, &s);
             lock(&self.acc_after).insert((first, b), acc);
         }

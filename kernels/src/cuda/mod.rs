@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use cudarc::driver::{CudaSlice, DevicePtr};
 
-use crate::backend::{Backend, DeviceInfo, NttDirection, ResidentOp};
+use crate::backend::{Backend, BenchBackend, Bn254Backend, DeviceInfo, NttDirection, ResidentOp};
 use crate::bn254::{Fr, G1Affine, G1Projective};
 use crate::error::{KernelError, Result};
 use crate::goldilocks::Goldilocks;
@@ -290,7 +290,9 @@ impl Backend for CudaBackend {
                 .commit(&self.gpu)
         })
     }
+}
 
+impl Bn254Backend for CudaBackend {
     fn bn254_msm(&self, points: &[G1Affine], scalars: &[Fr]) -> Result<G1Projective> {
         guarded("BN254 MSM", || bn254::msm(&self.gpu, points, scalars))
     }
@@ -298,7 +300,9 @@ impl Backend for CudaBackend {
     fn bn254_ntt(&self, values: &mut [Fr], dir: NttDirection) -> Result<()> {
         guarded("BN254 NTT", || bn254::ntt(&self.gpu, values, dir))
     }
+}
 
+impl BenchBackend for CudaBackend {
     /// Uploads the inputs once, then times `iters` runs of the kernels with the data resident
     /// (synchronising before the clock stops). Setup (upload, allocation, twiddle tables) is not
     /// timed; the MSM includes reading back its per-window sums and combining them on the host.

@@ -124,66 +124,47 @@ pub fn stark_config() -> StarkConfig {
 /// The smallest table: FRI needs a few rows above the Merkle cap.
 pub const MIN_ROWS: usize = 64;
 
-/// What a batch proof's public inputs say.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Statement {
-    pub old_root: [u64; 4],
-    pub new_root: [u64; 4],
-    pub ops_commitment: [u64; 4],
-    pub batch_data_commitment: [u64; 4],
-    pub batch_number: u64,
+/// What a batch proof proves: the public inputs of its witness. They are defined once, in
+/// `zknode-witness`, with the order of the proof's public input elements
+/// ([`Statement::to_fields`]).
+pub type Statement = zknode_witness::PublicInputs;
+
+const _: () = assert!(NUM_PUBLIC_INPUTS == Statement::NUM_FIELDS);
+
+/// A proof's public input elements for a statement.
+pub fn public_inputs(statement: &Statement) -> Vec<F> {
+    statement.to_fields().into_iter().map(from_kernel).collect()
 }
 
-impl Statement {
-    pub fn to_fields(&self) -> Vec<F> {
-        let mut v = Vec::with_capacity(NUM_PUBLIC_INPUTS);
-        for limbs in [
-            &self.old_root,
-            &self.new_root,
-            &self.ops_commitment,
-            &self.batch_data_commitment,
-        ] {
-            v.extend(limbs.iter().map(|&x| F::from_canonical_u64(x)));
-        }
-        v.push(F::from_canonical_u64(self.batch_number & 0xffff_ffff));
-        v.push(F::from_canonical_u64(self.batch_number >> 32));
-        v
+/// The statement of a proof's public input elements.
+pub fn statement_from_public_inputs(v: &[F]) -> Result<Statement, ProofError> {
+    if v.len() != NUM_PUBLIC_INPUTS {
+        return Err(ProofError::PublicInputs {
+            expected: NUM_PUBLIC_INPUTS,
+            got: v.len(),
+        });
     }
+    let v: Vec<_> = v.iter().map(|&x| to_kernel(x)).collect();
+    Statement::from_fields(&v).map_err(|e| ProofError::Malformed {
+        reason: format!("the batch proof's public inputs: {e}"),
+    })
+}
 
-    /// The statement of a witness's public inputs.
-    pub fn of(pi: &zknode_witness::PublicInputs) -> Self {
-        let limbs = |h: &zknode_state::Hash| h.0.map(|x| x.value());
-        Statement {
-            old_root: limbs(&pi.old_root),
-            new_root: limbs(&pi.new_root),
-            ops_commitment: limbs(&pi.ops_commitment),
-            batch_data_commitment: limbs(&pi.batch_data_commitment),
-            batch_number: pi.batch_number,
-        }
-    }
-
-    pub fn from_fields(v: &[F]) -> Result<Self, ProofError> {
-        if v.len() != NUM_PUBLIC_INPUTS {
-            return Err(ProofError::PublicInputs {
-                expected: NUM_PUBLIC_INPUTS,
-                got: v.len(),
-            });
-        }
-        let four =
-            |at: usize| -> [u64; 4] { core::array::from_fn(|i| v[at + i].to_canonical_u64()) };
-        let (lo, hi) = (v[16].to_canonical_u64(), v[17].to_canonical_u64());
-        if lo >> 32 != 0 || hi >> 32 != 0 {
-            return Err(ProofError::Malformed {
-                reason: "the batch number limbs are not 32-bit".into(),
-            });
-        }
-        Ok(Self {
-            old_root: four(0),
-            new_root: four(4),
-            ops_commitment: four(8),
-            batch_data_commitment: four(12),
-            batch_number: lo | (hi << 32),
-        })
+/// The statement a table proves, with the batch data commitment and number it carries (the
+/// table does not constrain them).
+pub fn table_statement(
+    table: &trace::Table,
+    batch_data_commitment: [u64; 4],
+    batch_number: u64,
+) -> Statement {
+    Statement {
+        old_root: to_hash(table.old_root),
+        new_root: to_hash(table.new_root),
+        ops_commitment: to_hash(table.ops_commitment),
+        batch_data_commitment: zknode_state::Hash(
+            batch_data_commitment.map(zknode_kernels::Goldilocks::new),
+        ),
+        batch_number,
     }
 }
 
@@ -226,11 +207,25 @@ pub enum Committer<'a> {
     Backend(&'a dyn zknode_kernels::Backend),
 }
 
+impl<'a> Committer<'a> {
+    /// The committer for a compute device: the device's own `lde_commit` on a GPU, plonky2's on
+    /// the CPU. Every prover picks its committer here.
+    pub fn for_backend(backend: &'a dyn zknode_kernels::Backend) -> Self {
+        match backend.info().kind {
+            zknode_kernels::DeviceKind::Cuda => Committer::Backend(backend),
+            zknode_kernels::DeviceKind::Cpu => Committer::Plonky2,
+        }
+    }
+}
+
 fn to_kernel(x: F) -> zknode_kernels::Goldilocks {
     zknode_kernels::Goldilocks::new(x.to_canonical_u64())
 }
 fn from_kernel(x: zknode_kernels::Goldilocks) -> F {
     F::from_canonical_u64(x.value())
+}
+fn to_hash(limbs: [F; 4]) -> zknode_state::Hash {
+    zknode_state::Hash(limbs.map(to_kernel))
 }
 
 /// Commits to the trace columns.
@@ -299,7 +294,7 @@ pub fn prove_table(
     timings: &mut Timings,
 ) -> Result<Proof, ProofError> {
     let config = stark_config();
-    let pis = statement.to_fields();
+    let pis = public_inputs(statement);
     let t = Instant::now();
     let cols = columns(table);
     let commitment = commit_trace(&cols, committer)?;
@@ -350,13 +345,7 @@ pub fn prove_ops(
     let mut timings = Timings::default();
     let t = Instant::now();
     let table = trace::build(old_root, ops, MIN_ROWS)?;
-    let statement = Statement {
-        old_root: table.old_root.map(|x| x.to_canonical_u64()),
-        new_root: table.new_root.map(|x| x.to_canonical_u64()),
-        ops_commitment: table.ops_commitment.map(|x| x.to_canonical_u64()),
-        batch_data_commitment,
-        batch_number,
-    };
+    let statement = table_statement(&table, batch_data_commitment, batch_number);
     timings.trace = t.elapsed();
     timings.rows = table.rows;
     timings.used_rows = table.used_rows;
@@ -372,7 +361,7 @@ pub fn prove_witness(
 ) -> Result<(BatchProof, Timings), ProofError> {
     let mut timings = Timings::default();
     let t = Instant::now();
-    let pi = w.public_inputs().map_err(ProofError::Witness)?;
+    let statement = w.public_inputs().map_err(ProofError::Witness)?;
     timings.witness = t.elapsed();
     let t = Instant::now();
     let ops: Vec<TableOp> = w
@@ -386,9 +375,8 @@ pub fn prove_witness(
         })
         .collect();
     let table = trace::build(&w.old_state_root, &ops, MIN_ROWS)?;
-    let statement = Statement::of(&pi);
-    if table.new_root.map(|x| x.to_canonical_u64()) != statement.new_root
-        || table.ops_commitment.map(|x| x.to_canonical_u64()) != statement.ops_commitment
+    if to_hash(table.new_root) != statement.new_root
+        || to_hash(table.ops_commitment) != statement.ops_commitment
     {
         return Err(ProofError::Internal(
             "the table and the witness disagree on the new root or the operation commitment".into(),
@@ -450,7 +438,7 @@ impl BatchProof {
         let got = self.verify()?;
         if got != *expected {
             return Err(ProofError::WrongStatement {
-                expected: Box::new(expected.clone()),
+                expected: Box::new(*expected),
                 got: Box::new(got),
             });
         }
@@ -460,7 +448,7 @@ impl BatchProof {
 
 /// Verifies a batch proof and returns its statement.
 pub fn verify(proof: &Proof) -> Result<Statement, ProofError> {
-    let statement = Statement::from_fields(&proof.public_inputs)?;
+    let statement = statement_from_public_inputs(&proof.public_inputs)?;
     let config = stark_config();
     // starky reads the first query round before it checks the proof's shape; a proof without
     // the configured number of rounds is refused here instead.
@@ -527,7 +515,7 @@ fn each_row(
     statement: &Statement,
     mut visit: impl FnMut(usize, &[(&'static str, F)]) -> std::ops::ControlFlow<()>,
 ) {
-    let pis = statement.to_fields();
+    let pis = public_inputs(statement);
     let rows = table.rows;
     for r in 0..rows {
         let lv = &table.cells[r * NUM_COLUMNS..(r + 1) * NUM_COLUMNS];

@@ -84,8 +84,8 @@ impl RangeStatement {
         Ok(Self {
             first_batch: batch.batch_number,
             last_batch: batch.batch_number,
-            old_root: batch.old_root,
-            new_root: batch.new_root,
+            old_root: batch.old_root.raw(),
+            new_root: batch.new_root.raw(),
             acc_old,
             acc_new: acc_step(acc_old, batch),
         })
@@ -217,7 +217,11 @@ pub const ACC_STEP_INPUTS: usize = 13;
 /// One step of the batch accumulator.
 pub fn acc_step(acc: [u64; 4], batch: &Statement) -> [u64; 4] {
     let mut input = Vec::with_capacity(ACC_STEP_INPUTS);
-    for limbs in [&acc, &batch.ops_commitment, &batch.batch_data_commitment] {
+    for limbs in [
+        acc,
+        batch.ops_commitment.raw(),
+        batch.batch_data_commitment.raw(),
+    ] {
         input.extend(limbs.iter().map(|&x| F::from_canonical_u64(x)));
     }
     input.push(F::from_canonical_u64(batch.batch_number));

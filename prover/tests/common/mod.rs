@@ -1,7 +1,6 @@
 //! Batches for the prover's tests, built on a real state tree.
 #![allow(dead_code)]
 
-use plonky2::field::types::PrimeField64;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use ruint::aliases::U256;
@@ -78,12 +77,5 @@ pub fn with_cells(t: &trace::Table, cells: Vec<F>) -> trace::Table {
 /// The statement of a table, with a batch data commitment and number the table does not
 /// constrain.
 pub fn statement_of(t: &trace::Table) -> Statement {
-    let c = |x: [F; 4]| x.map(|v| v.to_canonical_u64());
-    Statement {
-        old_root: c(t.old_root),
-        new_root: c(t.new_root),
-        ops_commitment: c(t.ops_commitment),
-        batch_data_commitment: [11, 12, 13, 14],
-        batch_number: 42,
-    }
+    zknode_prover::batch::table_statement(t, [11, 12, 13, 14], 42)
 }
