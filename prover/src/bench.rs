@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use zknode_kernels::sample;
-use zknode_kernels::{Backend, BenchBackend, DeviceKind, Goldilocks, KernelError, NttDirection, ResidentOp};
+use zknode_kernels::{
+    Backend, BenchBackend, DeviceKind, Goldilocks, KernelError, NttDirection, ResidentOp,
+};
 
 /// Why the benchmark stopped.
 #[derive(Debug, thiserror::Error)]
