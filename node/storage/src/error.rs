@@ -1,6 +1,6 @@
 //! What can go wrong in the state database.
 
-use alloy_primitives::B256;
+use alloy_primitives::{Address, B256};
 
 use crate::types::BatchStatus;
 
@@ -109,6 +109,15 @@ pub enum StorageError {
         to: BatchStatus,
         previous: BatchStatus,
     },
+
+    /// A pool transaction whose hash is stored already as pending or selected (a failed or
+    /// invalid row of that hash is revived instead).
+    #[error("pool transaction {0} is already stored as pending or selected")]
+    PoolTxExists(B256),
+
+    /// A new pending pool transaction whose sender and nonce a pending row has already.
+    #[error("a pending pool transaction from {sender} with nonce {nonce} is already stored")]
+    PoolNonceTaken { sender: Address, nonce: u64 },
 }
 
 fn describe(status: Option<BatchStatus>) -> String {

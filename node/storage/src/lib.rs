@@ -1,11 +1,12 @@
 //! The node's state database: the L2 chain (batches, blocks, transactions, receipts, logs), the
-//! L1 blocks the synchronizer has seen and the services' checkpoints, on SQLite (the default, a
+//! L1 blocks the synchronizer has seen, the services' checkpoints and the transaction pool's
+//! table, on SQLite (the default, a
 //! file in the data directory) or PostgreSQL (a `postgres://` URL).
 //!
 //! # Seams
 //!
-//! Services see the [`BlockReader`] and [`BlockWriter`] traits; [`StateDb`] implements both
-//! over SQL through [`zknode_sqldb::Database`].
+//! Services see the [`BlockReader`] and [`BlockWriter`] traits, and the pool [`PoolStore`];
+//! [`StateDb`] implements them over SQL through [`zknode_sqldb::Database`].
 //!
 //! # Schema
 //!
@@ -29,13 +30,22 @@
 //!   indexed by `(address, block_number)` and `(topic0, block_number)`.
 //! - `l1_blocks(number PK, hash UNIQUE, parent_hash, timestamp)` and
 //!   `sync_checkpoints(name PK, value, updated_at)`.
+//! - `pool_transactions(hash PK, l2_hash, sender, nonce, gas_price, gas_limit, tx_type, raw,
+//!   status, failed_reason, received_at)` (migration 2): every transaction the pool accepted.
+//!   `gas_price` is the offered price as 32 big-endian bytes (so it sorts), `raw` the signed
+//!   bytes as received, `received_at` Unix milliseconds. `status` is zkevm-node's: `pending`,
+//!   `selected` (included in a stored block), `failed` or `invalid` (with `failed_reason`).
+//!   A partial unique index keeps one pending row per `(sender, nonce)`; `status` is indexed.
 //!
 //! # Invariants the writer keeps
 //!
 //! Blocks are contiguous, each naming the previous one's hash as parent, and go only into the
 //! open batch; batches are contiguous and only the last may be open; a batch becomes virtual
 //! (verified) only after the batch before it. A block is written with its transactions,
-//! receipts and logs in one transaction, so a crash leaves it wholly stored or absent.
+//! receipts and logs in one transaction, so a crash leaves it wholly stored or absent; that
+//! transaction also marks the block's transactions `selected` in the pool's table, so a stored
+//! block never leaves one of its transactions pending. A pool replacement deletes the pending
+//! row it replaces in the transaction that inserts the new one.
 
 mod error;
 pub mod header;
@@ -47,20 +57,27 @@ use zknode_sqldb::{Database, Migration};
 
 pub use error::{Result, StorageError};
 pub use header::{block_hash, header_rlp, L2Header};
-pub use traits::{BlockReader, BlockWriter};
+pub use traits::{BlockReader, BlockWriter, PoolStore};
 pub use types::{
     Batch, BatchClose, BatchStatus, Block, L1Block, LatestBatchNumbers, LogFilter, NewBatch,
-    NewBlock, NewLog, NewReceipt, NewTransaction, OpenBatchProgress, StoredLog, StoredReceipt,
-    StoredTransaction,
+    NewBlock, NewLog, NewReceipt, NewTransaction, OpenBatchProgress, PoolInsert, PoolTxRow,
+    PoolTxState, PoolTxStatus, StoredLog, StoredReceipt, StoredTransaction,
 };
 pub use zknode_sqldb::{sqlite_url, Backend};
 
 /// The migrations, in order.
-static MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "state tables",
-    sql: include_str!("../migrations/0001_state_tables.sql"),
-}];
+static MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "state tables",
+        sql: include_str!("../migrations/0001_state_tables.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "pool",
+        sql: include_str!("../migrations/0002_pool.sql"),
+    },
+];
 
 /// The state database over SQL. Cloning is cheap and shares the connection pool.
 #[derive(Clone, Debug)]

@@ -1,5 +1,6 @@
 //! The seams the node's services see: [`BlockReader`] for the JSON-RPC server and whatever
-//! else only reads, [`BlockWriter`] for the sequencer and the synchronizer.
+//! else only reads, [`BlockWriter`] for the sequencer and the synchronizer, [`PoolStore`] for
+//! the transaction pool.
 //!
 //! The methods return `impl Future + Send` rather than going through `async-trait`: no box and
 //! no allocation per call, no macro, and the `Send` bound is written where callers (tokio
@@ -14,7 +15,8 @@ use alloy_primitives::B256;
 use crate::error::Result;
 use crate::types::{
     Batch, BatchClose, Block, L1Block, LatestBatchNumbers, LogFilter, NewBatch, NewBlock,
-    OpenBatchProgress, StoredLog, StoredReceipt, StoredTransaction,
+    OpenBatchProgress, PoolInsert, PoolTxRow, PoolTxState, StoredLog, StoredReceipt,
+    StoredTransaction,
 };
 
 /// Reads the L2 chain, the batches, the L1 blocks and the checkpoints.
@@ -74,7 +76,9 @@ pub trait BlockReader: Send + Sync {
 /// Writes the L2 chain, the batches, the L1 blocks and the checkpoints. Every method is one
 /// database transaction: a refused or interrupted call leaves nothing of itself behind.
 pub trait BlockWriter: Send + Sync {
-    /// Stores a block with its transactions, receipts and logs, and returns its hash.
+    /// Stores a block with its transactions, receipts and logs, and returns its hash. The pool
+    /// rows of its transactions become `selected` in the same transaction, so a stored block
+    /// never leaves one of its transactions pending in the pool.
     ///
     /// Refused, with nothing stored, when the number is stored already
     /// ([`crate::StorageError::BlockExists`]), when it does not follow the last stored block
@@ -124,4 +128,49 @@ pub trait BlockWriter: Send + Sync {
 
     /// Sets a checkpoint.
     fn set_checkpoint(&self, name: &str, value: u64) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The transaction pool's table: pending rows, and what became of the others. Every method is
+/// one database transaction.
+pub trait PoolStore: Send + Sync {
+    /// Stores rows as pending, in order, all or none. A [`PoolInsert::Replace`] row first
+    /// deletes the pending row of its sender and nonce; the result holds, for each row, the
+    /// hash of the row it replaced. A row whose hash is stored as failed or invalid is revived
+    /// as pending with the new values.
+    ///
+    /// Refused, with nothing stored, when a hash is stored already as pending or selected
+    /// ([`crate::StorageError::PoolTxExists`]) or when a [`PoolInsert::New`] row's sender and
+    /// nonce are pending already (`PoolNonceTaken`).
+    fn insert_pool_txs(
+        &self,
+        rows: &[(PoolTxRow, PoolInsert)],
+    ) -> impl Future<Output = Result<Vec<Option<B256>>>> + Send;
+
+    /// Stores one new pending row; see [`PoolStore::insert_pool_txs`].
+    fn insert_pool_tx(&self, row: &PoolTxRow) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores one pending row in place of the pending row of its sender and nonce, whose hash
+    /// it returns (`None`: there was none); see [`PoolStore::insert_pool_txs`].
+    fn replace_pool_tx(&self, row: &PoolTxRow)
+        -> impl Future<Output = Result<Option<B256>>> + Send;
+
+    /// Marks a pending row failed (or, with `invalid`, invalid) with the reason. Returns
+    /// whether a pending row of that hash was found; other rows are left as they are.
+    fn fail_pool_tx(
+        &self,
+        hash: B256,
+        reason: &str,
+        invalid: bool,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Every pending row, oldest first (by `received_at_ms`, then hash).
+    fn pending_pool_txs(&self) -> impl Future<Output = Result<Vec<PoolTxRow>>> + Send;
+
+    /// The status of a pool transaction; `None` when the pool never stored it (or a
+    /// replacement deleted it).
+    fn pool_tx_state(&self, hash: B256)
+        -> impl Future<Output = Result<Option<PoolTxState>>> + Send;
+
+    /// How many rows are pending.
+    fn count_pending_pool_txs(&self) -> impl Future<Output = Result<u64>> + Send;
 }

@@ -284,3 +284,90 @@ pub struct L1Block {
     /// Unix seconds.
     pub timestamp: u64,
 }
+
+// ---------------------------------------------------------------------------------------------
+// The transaction pool
+// ---------------------------------------------------------------------------------------------
+
+/// What became of a transaction the pool accepted (zkevm-node's pool statuses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PoolTxStatus {
+    /// Accepted, waiting for the sequencer.
+    Pending,
+    /// Included in a stored L2 block.
+    Selected,
+    /// The sequencer could not include it; the sender may send the same nonce again.
+    Failed,
+    /// The executor refused it outright (out of counters, executor error).
+    Invalid,
+}
+
+impl PoolTxStatus {
+    /// The name stored in the `status` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PoolTxStatus::Pending => "pending",
+            PoolTxStatus::Selected => "selected",
+            PoolTxStatus::Failed => "failed",
+            PoolTxStatus::Invalid => "invalid",
+        }
+    }
+}
+
+impl fmt::Display for PoolTxStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PoolTxStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "pending" => Ok(PoolTxStatus::Pending),
+            "selected" => Ok(PoolTxStatus::Selected),
+            "failed" => Ok(PoolTxStatus::Failed),
+            "invalid" => Ok(PoolTxStatus::Invalid),
+            other => Err(format!(
+                "pool status {other:?} is none of pending, selected, failed, invalid"
+            )),
+        }
+    }
+}
+
+/// A pool transaction as stored: what [`crate::PoolStore::insert_pool_txs`] writes as pending
+/// and [`crate::PoolStore::pending_pool_txs`] reads back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolTxRow {
+    /// The Ethereum hash: keccak256 of `raw`.
+    pub hash: B256,
+    /// Polygon's L2 transaction hash.
+    pub l2_hash: B256,
+    pub sender: Address,
+    pub nonce: u64,
+    /// The offered price per gas (for EIP-1559, maxPriorityFeePerGas capped by maxFeePerGas).
+    pub gas_price: U256,
+    pub gas_limit: u64,
+    /// 0 for legacy, else the EIP-2718 type.
+    pub tx_type: u8,
+    /// The signed bytes as received.
+    pub raw: Bytes,
+    /// Unix milliseconds.
+    pub received_at_ms: u64,
+}
+
+/// How [`crate::PoolStore::insert_pool_txs`] stores a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolInsert {
+    /// A new pending row; refused when a pending row of the same sender and nonce exists.
+    New,
+    /// Replaces the pending row of the same sender and nonce (deleted), if any.
+    Replace,
+}
+
+/// The status of a pool transaction and, once failed or invalid, why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolTxState {
+    pub status: PoolTxStatus,
+    pub failed_reason: Option<String>,
+}

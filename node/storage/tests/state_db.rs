@@ -6,8 +6,8 @@ use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
 use zknode_sqldb::harness::PgCluster;
 use zknode_storage::{
     Backend, BatchClose, BatchStatus, BlockReader, BlockWriter, L1Block, LatestBatchNumbers,
-    LogFilter, NewBatch, NewBlock, NewLog, NewReceipt, NewTransaction, OpenBatchProgress, StateDb,
-    StorageError,
+    LogFilter, NewBatch, NewBlock, NewLog, NewReceipt, NewTransaction, OpenBatchProgress,
+    PoolInsert, PoolStore, PoolTxRow, PoolTxState, PoolTxStatus, StateDb, StorageError,
 };
 
 /// A database for one test, deleted (or its cluster stopped) on drop.
@@ -87,6 +87,9 @@ on_both!(
     corrupt_rows_are_typed_errors,
     numbers_out_of_range_are_refused,
     l1_blocks_and_checkpoints,
+    pool_rows_insert_replace_fail_and_load,
+    pool_batch_insert_is_all_or_nothing,
+    write_block_marks_pool_rows_selected,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1025,4 +1028,281 @@ async fn l1_blocks_and_checkpoints(t: &TestDb) {
     assert_eq!(db.checkpoint("sync.l1").await.unwrap(), Some(103));
     assert_eq!(db.checkpoint("sync.trusted").await.unwrap(), Some(7));
     assert_eq!(count(db, "sync_checkpoints").await, 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The pool's table
+// ---------------------------------------------------------------------------------------------
+
+/// A pool row for `sender` and `nonce`, unique to `seed`.
+fn pool_row(seed: u16, sender: u8, nonce: u64, price: U256) -> PoolTxRow {
+    let raw = Bytes::from([&[0xc3, 0x82][..], &seed.to_be_bytes()].concat());
+    PoolTxRow {
+        hash: keccak256(&raw),
+        l2_hash: keccak256([&raw[..], b"l2"].concat()),
+        sender: addr(sender),
+        nonce,
+        gas_price: price,
+        gas_limit: 21_000 + u64::from(seed),
+        tx_type: (seed % 3) as u8,
+        raw,
+        received_at_ms: 1_700_000_000_000 + u64::from(seed),
+    }
+}
+
+/// The pool row of a block transaction (same hash and sender).
+fn pool_row_of(t: &NewTransaction, nonce: u64) -> PoolTxRow {
+    PoolTxRow {
+        hash: t.hash,
+        l2_hash: t.l2_hash,
+        sender: t.sender,
+        nonce,
+        gas_price: U256::from(1_000_000_000u64),
+        gas_limit: 21_000,
+        tx_type: t.tx_type,
+        raw: t.raw.clone(),
+        received_at_ms: 1,
+    }
+}
+
+fn state(status: PoolTxStatus, reason: Option<&str>) -> Option<PoolTxState> {
+    Some(PoolTxState {
+        status,
+        failed_reason: reason.map(str::to_string),
+    })
+}
+
+async fn pool_rows_insert_replace_fail_and_load(t: &TestDb) {
+    let db = &t.db;
+    assert_eq!(db.count_pending_pool_txs().await.unwrap(), 0);
+    assert_eq!(db.pending_pool_txs().await.unwrap(), vec![]);
+
+    // A price above 2^64 round-trips (it is 32 bytes, not a BIGINT).
+    let big = U256::from(3u8) << 200;
+    let a0 = pool_row(1, 0xa0, 0, U256::from(5u8));
+    let a1 = pool_row(2, 0xa0, 1, big);
+    let b0 = pool_row(3, 0xb0, 0, U256::from(7u8));
+    db.insert_pool_tx(&a0).await.unwrap();
+    db.insert_pool_tx(&a1).await.unwrap();
+    db.insert_pool_tx(&b0).await.unwrap();
+    assert_eq!(db.count_pending_pool_txs().await.unwrap(), 3);
+    assert_eq!(
+        db.pending_pool_txs().await.unwrap(),
+        vec![a0.clone(), a1.clone(), b0.clone()]
+    );
+    assert_eq!(
+        db.pool_tx_state(a0.hash).await.unwrap(),
+        state(PoolTxStatus::Pending, None)
+    );
+    assert_eq!(db.pool_tx_state(h(0x99)).await.unwrap(), None);
+
+    // The same hash again, and another pending row for a taken (sender, nonce).
+    assert!(matches!(
+        db.insert_pool_tx(&a0).await,
+        Err(StorageError::PoolTxExists(hash)) if hash == a0.hash
+    ));
+    let a0_other = pool_row(4, 0xa0, 0, U256::from(9u8));
+    assert!(matches!(
+        db.insert_pool_tx(&a0_other).await,
+        Err(StorageError::PoolNonceTaken { sender, nonce: 0 }) if sender == addr(0xa0)
+    ));
+    assert_eq!(db.pool_tx_state(a0_other.hash).await.unwrap(), None);
+
+    // A replacement deletes the row it replaces; one with nothing to replace just inserts.
+    assert_eq!(db.replace_pool_tx(&a0_other).await.unwrap(), Some(a0.hash));
+    assert_eq!(db.pool_tx_state(a0.hash).await.unwrap(), None);
+    assert_eq!(
+        db.pool_tx_state(a0_other.hash).await.unwrap(),
+        state(PoolTxStatus::Pending, None)
+    );
+    let b1 = pool_row(5, 0xb0, 1, U256::from(7u8));
+    assert_eq!(db.replace_pool_tx(&b1).await.unwrap(), None);
+    assert_eq!(db.count_pending_pool_txs().await.unwrap(), 4);
+
+    // Failed and invalid, with their reasons; only a pending row changes.
+    assert!(db
+        .fail_pool_tx(b0.hash, "nonce intrinsic error", false)
+        .await
+        .unwrap());
+    assert!(db
+        .fail_pool_tx(a1.hash, "out of counters", true)
+        .await
+        .unwrap());
+    assert!(!db.fail_pool_tx(a1.hash, "again", false).await.unwrap());
+    assert!(!db.fail_pool_tx(h(0x99), "unknown", false).await.unwrap());
+    assert_eq!(
+        db.pool_tx_state(b0.hash).await.unwrap(),
+        state(PoolTxStatus::Failed, Some("nonce intrinsic error"))
+    );
+    assert_eq!(
+        db.pool_tx_state(a1.hash).await.unwrap(),
+        state(PoolTxStatus::Invalid, Some("out of counters"))
+    );
+    assert_eq!(db.count_pending_pool_txs().await.unwrap(), 2);
+
+    // A failed (sender, nonce) is free again: another transaction, or the same bytes, which
+    // revive the row as pending.
+    let b0_again = pool_row(6, 0xb0, 0, U256::from(8u8));
+    db.insert_pool_tx(&b0_again).await.unwrap();
+    assert!(db
+        .fail_pool_tx(b0_again.hash, "expired", false)
+        .await
+        .unwrap());
+    let mut revived = b0.clone();
+    revived.received_at_ms += 1_000;
+    db.insert_pool_tx(&revived).await.unwrap();
+    assert_eq!(
+        db.pool_tx_state(b0.hash).await.unwrap(),
+        state(PoolTxStatus::Pending, None)
+    );
+    db.insert_pool_tx(&a1).await.unwrap();
+
+    // Reopened, oldest first.
+    let again = StateDb::connect(&t.url).await.unwrap();
+    assert_eq!(
+        again.pending_pool_txs().await.unwrap(),
+        vec![a1.clone(), a0_other.clone(), b1.clone(), revived.clone()]
+    );
+    again.close().await;
+
+    // A corrupt row is a typed error.
+    sqlx::query("UPDATE pool_transactions SET gas_price = $1 WHERE hash = $2")
+        .bind(vec![1u8; 31])
+        .bind(a1.hash.as_slice())
+        .execute(db.pool())
+        .await
+        .unwrap();
+    match db.pending_pool_txs().await {
+        Err(StorageError::CorruptRow { table, problem, .. }) => {
+            assert_eq!(table, "pool_transactions");
+            assert!(problem.contains("column gas_price: 31 bytes"), "{problem}");
+        }
+        other => panic!("expected a corrupt row, got {other:?}"),
+    }
+    // The CHECK constraint keeps statuses to the four.
+    let bad = sqlx::query("UPDATE pool_transactions SET status = 'queued' WHERE hash = $1")
+        .bind(b1.hash.as_slice())
+        .execute(db.pool())
+        .await;
+    assert!(bad.is_err());
+}
+
+async fn pool_batch_insert_is_all_or_nothing(t: &TestDb) {
+    let db = &t.db;
+    let a0 = pool_row(1, 0xa0, 0, U256::from(5u8));
+    db.insert_pool_tx(&a0).await.unwrap();
+
+    // In order: a row, its replacement, then a new row for another sender.
+    let a0r = pool_row(2, 0xa0, 0, U256::from(6u8));
+    let a0rr = pool_row(3, 0xa0, 0, U256::from(7u8));
+    let c0 = pool_row(4, 0xc0, 0, U256::from(1u8));
+    let replaced = db
+        .insert_pool_txs(&[
+            (a0r.clone(), PoolInsert::Replace),
+            (a0rr.clone(), PoolInsert::Replace),
+            (c0.clone(), PoolInsert::New),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(replaced, vec![Some(a0.hash), Some(a0r.hash), None]);
+    assert_eq!(
+        db.pending_pool_txs().await.unwrap(),
+        vec![a0rr.clone(), c0.clone()]
+    );
+
+    // A batch with one refused row stores none of it, and the database is still usable.
+    let d0 = pool_row(5, 0xd0, 0, U256::from(1u8));
+    let c0_dup = pool_row(6, 0xc0, 0, U256::from(2u8));
+    for bad in [
+        vec![
+            (d0.clone(), PoolInsert::New),
+            (c0_dup.clone(), PoolInsert::New),
+        ],
+        vec![
+            (d0.clone(), PoolInsert::New),
+            (a0rr.clone(), PoolInsert::New),
+        ],
+        vec![(d0.clone(), PoolInsert::New), (d0.clone(), PoolInsert::New)],
+    ] {
+        assert!(db.insert_pool_txs(&bad).await.is_err());
+        assert_eq!(db.pool_tx_state(d0.hash).await.unwrap(), None);
+        assert_eq!(db.count_pending_pool_txs().await.unwrap(), 2);
+    }
+    // Out of range numbers are refused before anything is written.
+    let mut huge = d0.clone();
+    huge.nonce = u64::MAX;
+    assert!(matches!(
+        db.insert_pool_txs(&[(d0.clone(), PoolInsert::New), (huge, PoolInsert::New)])
+            .await,
+        Err(StorageError::OutOfRange { .. })
+    ));
+    assert_eq!(db.count_pending_pool_txs().await.unwrap(), 2);
+    db.insert_pool_txs(&[(d0.clone(), PoolInsert::New)])
+        .await
+        .unwrap();
+    assert_eq!(db.count_pending_pool_txs().await.unwrap(), 3);
+}
+
+async fn write_block_marks_pool_rows_selected(t: &TestDb) {
+    let db = &t.db;
+    let blocks = three_blocks(db).await;
+    let parent = blocks[2].1;
+    let b3 = block(
+        3,
+        parent,
+        0,
+        vec![tx(20, 0, vec![]), tx(21, 2, vec![]), tx(22, 0, vec![])],
+    );
+    let [t0, t1, t2] = [0, 1, 2].map(|i| b3.transactions[i].clone());
+    // t0 pending, t1 failed earlier, t2 never in the pool (the synchronizer's block); an
+    // unrelated pending row of t0's sender, and another sender's.
+    db.insert_pool_tx(&pool_row_of(&t0, 0)).await.unwrap();
+    db.insert_pool_tx(&pool_row_of(&t1, 0)).await.unwrap();
+    assert!(db.fail_pool_tx(t1.hash, "expired", false).await.unwrap());
+    let other = pool_row_of(&tx(23, 0, vec![]), 1);
+    let other = PoolTxRow {
+        sender: t0.sender,
+        ..other
+    };
+    db.insert_pool_tx(&other).await.unwrap();
+
+    // A refused block leaves the pool as it was.
+    let mut refused = b3.clone();
+    refused.transactions[2].receipt.cumulative_gas_used += 1;
+    assert!(db.write_block(&refused).await.is_err());
+    assert_eq!(
+        db.pool_tx_state(t0.hash).await.unwrap(),
+        state(PoolTxStatus::Pending, None)
+    );
+    assert_eq!(
+        db.pool_tx_state(t1.hash).await.unwrap(),
+        state(PoolTxStatus::Failed, Some("expired"))
+    );
+
+    db.write_block(&b3).await.unwrap();
+    assert_eq!(
+        db.pool_tx_state(t0.hash).await.unwrap(),
+        state(PoolTxStatus::Selected, None)
+    );
+    assert_eq!(
+        db.pool_tx_state(t1.hash).await.unwrap(),
+        state(PoolTxStatus::Selected, None)
+    );
+    assert_eq!(db.pool_tx_state(t2.hash).await.unwrap(), None);
+    assert_eq!(
+        db.pool_tx_state(other.hash).await.unwrap(),
+        state(PoolTxStatus::Pending, None)
+    );
+    assert_eq!(db.pending_pool_txs().await.unwrap(), vec![other]);
+
+    // A selected row is neither revived nor failed.
+    assert!(matches!(
+        db.insert_pool_tx(&pool_row_of(&t0, 0)).await,
+        Err(StorageError::PoolTxExists(hash)) if hash == t0.hash
+    ));
+    assert!(!db.fail_pool_tx(t0.hash, "late", true).await.unwrap());
+    assert_eq!(
+        db.pool_tx_state(t0.hash).await.unwrap(),
+        state(PoolTxStatus::Selected, None)
+    );
 }

@@ -1,6 +1,7 @@
 //! [`crate::StateDb`]'s SQL: values to columns and back. Every read goes through [`Cells`],
 //! which turns a value the schema does not allow into [`StorageError::CorruptRow`].
 
+mod pool;
 mod read;
 mod write;
 

@@ -139,6 +139,16 @@ impl BlockWriter for StateDb {
                 }
                 other => other?,
             };
+            // The pool's row, when the pool holds it, is now included (zkevm-node's
+            // `selected`), whatever it was; in this transaction, so a crash never leaves an
+            // included transaction pending.
+            sqlx::query(
+                "UPDATE pool_transactions SET status = 'selected', failed_reason = NULL \
+                 WHERE hash = $1",
+            )
+            .bind(t.hash.as_slice())
+            .execute(&mut *tx)
+            .await?;
             let r = &t.receipt;
             sqlx::query(
                 "INSERT INTO receipts (tx_hash, block_number, tx_index, status, \
