@@ -17,6 +17,7 @@ members = tomllib.loads((root / "Cargo.toml").read_text())["workspace"]["members
 # (crate, dependency): why it is listed although no code names it.
 ALLOWED = {
     ("zknode-proto", "tonic-prost"): "the gRPC code that build.rs generates uses its codec",
+    ("zknode-executor", "alloy-primitives"): "its `rlp` feature lets alloy-rlp decode revm's U256, Address and Bytes",
 }
 unused = []
 for m in members:

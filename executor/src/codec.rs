@@ -2,13 +2,19 @@
 //! - changeL2Block: `0x0b ‖ deltaTimestamp (u32 BE) ‖ indexL1InfoTree (u32 BE)`, and
 //! - transactions: the legacy RLP signing payload (`[nonce, gasPrice, gas, to, value, data]`
 //!   before EIP-155, `[…, chainId, 0, 0]` after), then `r (32) ‖ s (32) ‖ v (1, 27 or 28)` and
-//!   the effective-gas-price percentage byte.
+//!   the effective-gas-price percentage byte;
+//! - typed transactions (zkNode's extension, `docs/typed-transactions.md`): the EIP-2718 signing
+//!   payload `type ‖ rlp([chainId, nonce, …, accessList])` of an EIP-2930 (`0x01`) or EIP-1559
+//!   (`0x02`) transaction, then the same tail, `v` being 27 + the signature's y parity. The type
+//!   byte sets such an entry apart from a changeL2Block (`0x0b`) and a legacy RLP list (`0xc0`
+//!   and up).
 //!
 //! The decoder reads transactions the way Polygon's prover does (short strings for the integer
 //! fields, `to` empty or 20 bytes, EIP-155 tail `0x80 0x80`); any departure makes the whole batch
 //! undecodable, which the executor treats as an invalid batch. Decoding keeps the exact signing
 //! bytes, so `encode(decode(x)) == x`.
 
+pub use revm::context_interface::transaction::{AccessList, AccessListItem};
 use revm::primitives::{keccak256, Address, Bytes, B256, U256};
 use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
 use secp256k1::Message;
@@ -38,21 +44,35 @@ pub struct ChangeL2Block {
     pub index_l1_info_tree: u32,
 }
 
+/// The EIP-2718 type of an EIP-2930 transaction.
+pub const EIP2930_TX_TYPE: u8 = 0x01;
+/// The EIP-2718 type of an EIP-1559 transaction.
+pub const EIP1559_TX_TYPE: u8 = 0x02;
+
 /// A batch transaction as the batch carries it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawTx {
+    /// 0 for a legacy transaction, else its EIP-2718 type ([`EIP2930_TX_TYPE`],
+    /// [`EIP1559_TX_TYPE`]).
+    pub tx_type: u8,
     pub nonce: u64,
+    /// The gas price; for an EIP-1559 transaction, `maxFeePerGas`.
     pub gas_price: U256,
+    /// `maxPriorityFeePerGas` of an EIP-1559 transaction; equal to `gas_price` for the others.
+    pub max_priority_fee: U256,
     pub gas_limit: u64,
     /// `None` deploys a contract.
     pub to: Option<Address>,
     pub value: U256,
     pub data: Bytes,
-    /// `None` for a pre-EIP-155 transaction.
+    /// The addresses and slots a typed transaction pre-warms (empty for a legacy one).
+    pub access_list: AccessList,
+    /// `None` for a pre-EIP-155 transaction (a typed transaction always has one).
     pub chain_id: Option<u64>,
     pub r: B256,
     pub s: B256,
-    /// 27 or 28 (anything else fails signature recovery, as in Polygon's prover).
+    /// 27 or 28 (anything else fails signature recovery, as in Polygon's prover); 27 + the y
+    /// parity for a typed transaction.
     pub v: u8,
     /// Effective gas price = gasPrice · (percentage + 1) / 256.
     pub effective_percentage: u8,
@@ -147,6 +167,23 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// An RLP list header: its own length and the payload's.
+    fn list_header(&mut self) -> Result<(usize, usize), DecodeError> {
+        let h = self.byte()?;
+        match h {
+            0xf8.. => {
+                self.pos += 1;
+                let n = self.be_len((h - 0xf7) as usize)?;
+                Ok((1 + (h - 0xf7) as usize, n))
+            }
+            0xc0..=0xf7 => {
+                self.pos += 1;
+                Ok((1, (h - 0xc0) as usize))
+            }
+            _ => Err(self.err(format!("expected an RLP list, found prefix {h:#04x}"))),
+        }
+    }
+
     /// An RLP string of any length.
     fn string(&mut self) -> Result<&'a [u8], DecodeError> {
         let b = self.byte()?;
@@ -175,6 +212,15 @@ fn uint<const N: usize>(r: &Reader<'_>, b: &[u8], what: &str) -> Result<[u8; N],
 fn tx_len(b: &[u8], at: usize) -> Result<usize, DecodeError> {
     let mut r = Reader { b, pos: at };
     let h = r.byte()?;
+    if matches!(h, EIP2930_TX_TYPE | EIP1559_TX_TYPE) {
+        r.pos += 1;
+        let (header, payload) = r.list_header()?;
+        return 1usize
+            .checked_add(header)
+            .and_then(|n| n.checked_add(payload))
+            .and_then(|n| n.checked_add(TAIL_LEN))
+            .ok_or_else(|| r.err("transaction length overflows"));
+    }
     let (header, payload) = match h {
         0xf8.. => {
             r.pos += 1;
@@ -191,7 +237,7 @@ fn tx_len(b: &[u8], at: usize) -> Result<usize, DecodeError> {
 }
 
 impl RawTx {
-    /// A transaction from its fields, with the canonical RLP signing payload.
+    /// A legacy transaction from its fields, with the canonical RLP signing payload.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         nonce: u64,
@@ -203,12 +249,15 @@ impl RawTx {
         chain_id: Option<u64>,
     ) -> Self {
         let mut tx = Self {
+            tx_type: 0,
             nonce,
             gas_price,
+            max_priority_fee: gas_price,
             gas_limit,
             to,
             value,
             data,
+            access_list: AccessList::default(),
             chain_id,
             r: B256::ZERO,
             s: B256::ZERO,
@@ -216,8 +265,118 @@ impl RawTx {
             effective_percentage: 0xff,
             sign_data: Vec::new(),
         };
-        tx.sign_data = rlp::list(&tx.payload(chain_id.map(|c| (c, None))));
+        tx.sign_data = tx.signing_payload();
         tx
+    }
+
+    /// An EIP-2930 transaction (type 1) from its fields.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_eip2930(
+        chain_id: u64,
+        nonce: u64,
+        gas_price: U256,
+        gas_limit: u64,
+        to: Option<Address>,
+        value: U256,
+        data: Bytes,
+        access_list: AccessList,
+    ) -> Self {
+        let mut tx = Self::new(nonce, gas_price, gas_limit, to, value, data, Some(chain_id));
+        tx.tx_type = EIP2930_TX_TYPE;
+        tx.access_list = access_list;
+        tx.sign_data = tx.signing_payload();
+        tx
+    }
+
+    /// An EIP-1559 transaction (type 2) from its fields.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_eip1559(
+        chain_id: u64,
+        nonce: u64,
+        max_priority_fee: U256,
+        max_fee: U256,
+        gas_limit: u64,
+        to: Option<Address>,
+        value: U256,
+        data: Bytes,
+        access_list: AccessList,
+    ) -> Self {
+        let mut tx = Self::new(nonce, max_fee, gas_limit, to, value, data, Some(chain_id));
+        tx.tx_type = EIP1559_TX_TYPE;
+        tx.max_priority_fee = max_priority_fee;
+        tx.access_list = access_list;
+        tx.sign_data = tx.signing_payload();
+        tx
+    }
+
+    /// The canonical signing payload of the transaction's fields.
+    fn signing_payload(&self) -> Vec<u8> {
+        if self.tx_type == 0 {
+            return rlp::list(&self.payload(self.chain_id.map(|c| (c, None))));
+        }
+        let mut out = vec![self.tx_type];
+        out.extend_from_slice(&rlp::list(&self.typed_fields()));
+        out
+    }
+
+    /// The RLP items of a typed transaction before its signature: `[chainId, nonce, gasPrice |
+    /// maxPriorityFeePerGas maxFeePerGas, gas, to, value, data, accessList]`.
+    fn typed_fields(&self) -> Vec<u8> {
+        let mut p = Vec::with_capacity(96 + self.data.len());
+        rlp::put_uint(&mut p, &self.chain_id.unwrap_or(0).to_be_bytes());
+        rlp::put_uint(&mut p, &self.nonce.to_be_bytes());
+        if self.tx_type == EIP1559_TX_TYPE {
+            rlp::put_uint(&mut p, &self.max_priority_fee.to_be_bytes::<32>());
+        }
+        rlp::put_uint(&mut p, &self.gas_price.to_be_bytes::<32>());
+        rlp::put_uint(&mut p, &self.gas_limit.to_be_bytes());
+        rlp::put_bytes(&mut p, self.to.as_ref().map_or(&[][..], |a| a.as_slice()));
+        rlp::put_uint(&mut p, &self.value.to_be_bytes::<32>());
+        rlp::put_bytes(&mut p, &self.data);
+        let mut items = Vec::new();
+        for item in self.access_list.iter() {
+            let mut keys = Vec::with_capacity(33 * item.storage_keys.len());
+            for k in &item.storage_keys {
+                rlp::put_bytes(&mut keys, k.as_slice());
+            }
+            let mut entry = Vec::with_capacity(21 + keys.len() + 9);
+            rlp::put_bytes(&mut entry, item.address.as_slice());
+            entry.extend_from_slice(&rlp::list(&keys));
+            items.extend_from_slice(&rlp::list(&entry));
+        }
+        p.extend_from_slice(&rlp::list(&items));
+        p
+    }
+
+    /// The signed transaction as wallets send it and Ethereum hashes it: the legacy RLP list
+    /// with its EIP-155 `v`, or `type ‖ rlp([…, yParity, r, s])`.
+    pub fn to_eth_bytes(&self) -> Vec<u8> {
+        let parity = (self.v as u64).saturating_sub(27) & 1;
+        if self.tx_type == 0 {
+            let v = match self.chain_id {
+                Some(c) => c.saturating_mul(2).saturating_add(35 + parity),
+                None => 27 + parity,
+            };
+            return rlp::list(&self.payload(Some((v, Some(0)))));
+        }
+        let mut p = self.typed_fields();
+        rlp::put_uint(&mut p, &parity.to_be_bytes());
+        rlp::put_uint(&mut p, self.r.as_slice());
+        rlp::put_uint(&mut p, self.s.as_slice());
+        let mut out = vec![self.tx_type];
+        out.extend_from_slice(&rlp::list(&p));
+        out
+    }
+
+    /// The price per gas the transaction offers before the effective percentage: the gas price,
+    /// or for an EIP-1559 transaction `min(maxFeePerGas, baseFee + maxPriorityFeePerGas)` with
+    /// the zkEVM's base fee of zero.
+    pub fn offered_gas_price(&self) -> U256 {
+        if self.tx_type == EIP1559_TX_TYPE {
+            self.gas_price.min(self.max_priority_fee)
+        } else {
+            self.gas_price
+        }
     }
 
     /// RLP items `[nonce, gasPrice, gas, to, value, data]` then, with `tail`, either
@@ -294,27 +453,30 @@ impl RawTx {
         Ok(Address::from_slice(&h[12..]))
     }
 
-    /// The gas price the sender pays: `gasPrice · (percentage + 1) / 256`.
+    /// The gas price the sender pays: the [offered price](Self::offered_gas_price) ·
+    /// (percentage + 1) / 256.
     pub fn effective_gas_price(&self) -> U256 {
-        self.gas_price
+        self.offered_gas_price()
             .saturating_mul(U256::from(self.effective_percentage as u64 + 1))
             >> 8
     }
 
-    /// The Ethereum transaction hash: keccak256 of the signed legacy RLP (EIP-155 `v`).
+    /// The Ethereum transaction hash: keccak256 of [`Self::to_eth_bytes`].
     pub fn eth_hash(&self) -> B256 {
-        let rec = (self.v as u64).saturating_sub(27) & 1;
-        let v = match self.chain_id {
-            Some(c) => c.saturating_mul(2).saturating_add(35 + rec),
-            None => 27 + rec,
-        };
-        keccak256(rlp::list(&self.payload(Some((v, Some(0))))))
+        keccak256(self.to_eth_bytes())
     }
 
     /// Polygon's L2 transaction hash: the linear Poseidon hash of
     /// `type ‖ nonce (8) ‖ gasPrice (32) ‖ gasLimit (8) ‖ (01 | 00 ‖ to) ‖ value (32) ‖
-    /// len(data) (3) ‖ data ‖ chainId (8, EIP-155 only) ‖ from (20)`.
+    /// len(data) (3) ‖ data ‖ chainId (8, EIP-155 only) ‖ from (20)`. Polygon has no typed
+    /// transactions; zkNode hashes a typed one's signing payload instead: `sign_data ‖ from`.
     pub fn l2_hash(&self, from: &Address) -> U256 {
+        if self.tx_type != 0 {
+            let mut b = Vec::with_capacity(self.sign_data.len() + 20);
+            b.extend_from_slice(&self.sign_data);
+            b.extend_from_slice(from.as_slice());
+            return zknode_state::keys::hash_bytecode(&b).to_u256();
+        }
         let mut b = Vec::with_capacity(128 + self.data.len());
         b.push(u8::from(self.chain_id.is_some()));
         b.extend_from_slice(&self.nonce.to_be_bytes());
@@ -351,6 +513,9 @@ impl RawTx {
             e.offset += base;
             e
         };
+        if matches!(b.first(), Some(&(EIP2930_TX_TYPE | EIP1559_TX_TYPE))) {
+            return Self::decode_typed(b).map_err(rebase);
+        }
         let mut r = Reader { b, pos: 0 };
         let h = r.byte().map_err(rebase)?;
         let (header, payload) = if h >= 0xf8 {
@@ -410,13 +575,114 @@ impl RawTx {
         let v = r.take(1).map_err(rebase)?[0];
         let effective_percentage = r.take(1).map_err(rebase)?[0];
         Ok(Self {
+            tx_type: 0,
             nonce,
             gas_price,
+            max_priority_fee: gas_price,
             gas_limit,
             to,
             value,
             data,
+            access_list: AccessList::default(),
             chain_id,
+            r: rb,
+            s: sb,
+            v,
+            effective_percentage,
+            sign_data,
+        })
+    }
+
+    /// Decodes one typed transaction (type byte, RLP signing payload, tail) from exactly `b`,
+    /// as strictly as the legacy form.
+    fn decode_typed(b: &[u8]) -> Result<Self, DecodeError> {
+        let tx_type = b[0];
+        let mut r = Reader { b, pos: 1 };
+        let (header, payload) = r.list_header()?;
+        let end = 1 + header + payload;
+        let int = |r: &mut Reader<'_>, what: &str| -> Result<u64, DecodeError> {
+            let v = r.short_string()?;
+            Ok(u64::from_be_bytes(uint::<8>(r, v, what)?))
+        };
+        let big = |r: &mut Reader<'_>, what: &str| -> Result<U256, DecodeError> {
+            let v = r.short_string()?;
+            Ok(U256::from_be_bytes(uint::<32>(r, v, what)?))
+        };
+        let chain_id = int(&mut r, "chainId")?;
+        let nonce = int(&mut r, "nonce")?;
+        let max_priority_fee = if tx_type == EIP1559_TX_TYPE {
+            Some(big(&mut r, "maxPriorityFeePerGas")?)
+        } else {
+            None
+        };
+        let gas_price = big(&mut r, "gasPrice")?;
+        let gas_limit = int(&mut r, "gasLimit")?;
+        let to = match r.short_string()? {
+            [] => None,
+            a if a.len() == 20 => Some(Address::from_slice(a)),
+            a => return Err(r.err(format!("`to` must be empty or 20 bytes, got {}", a.len()))),
+        };
+        let value = big(&mut r, "value")?;
+        let data = Bytes::copy_from_slice(r.string()?);
+        let (_, list_len) = r.list_header()?;
+        let list_end = r.pos + list_len;
+        let mut access_list = Vec::new();
+        while r.pos < list_end {
+            let (_, item_len) = r.list_header()?;
+            let item_end = r.pos + item_len;
+            let address = match r.short_string()? {
+                a if a.len() == 20 => Address::from_slice(a),
+                a => {
+                    return Err(r.err(format!(
+                        "an access list address must be 20 bytes, got {}",
+                        a.len()
+                    )))
+                }
+            };
+            let (_, keys_len) = r.list_header()?;
+            let keys_end = r.pos + keys_len;
+            let mut storage_keys = Vec::new();
+            while r.pos < keys_end {
+                match r.string()? {
+                    k if k.len() == 32 => storage_keys.push(B256::from_slice(k)),
+                    k => {
+                        return Err(r.err(format!(
+                            "an access list storage key must be 32 bytes, got {}",
+                            k.len()
+                        )))
+                    }
+                }
+            }
+            if r.pos != keys_end || r.pos != item_end {
+                return Err(r.err("access list item lengths do not match its contents"));
+            }
+            access_list.push(AccessListItem {
+                address,
+                storage_keys,
+            });
+        }
+        if r.pos != list_end || r.pos != end {
+            return Err(r.err(format!(
+                "RLP list length says {payload} bytes, fields take {}",
+                r.pos - 1 - header
+            )));
+        }
+        let sign_data = b[..end].to_vec();
+        let rb = B256::from_slice(r.take(32)?);
+        let sb = B256::from_slice(r.take(32)?);
+        let v = r.take(1)?[0];
+        let effective_percentage = r.take(1)?[0];
+        Ok(Self {
+            tx_type,
+            nonce,
+            gas_price,
+            max_priority_fee: max_priority_fee.unwrap_or(gas_price),
+            gas_limit,
+            to,
+            value,
+            data,
+            access_list: AccessList(access_list),
+            chain_id: Some(chain_id),
             r: rb,
             s: sb,
             v,

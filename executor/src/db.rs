@@ -184,6 +184,24 @@ pub struct StateDb<'c, S> {
     journal: Option<Vec<Undo>>,
 }
 
+impl<S: zknode_state::NodeStore + zknode_state::CodeStore> StateDb<'_, S> {
+    /// Writes the bytecode deployed so far, then the tree's new nodes, to the tree's store, so
+    /// that every root the tree has reached stays readable there with its code (the code goes
+    /// first: a crash in between leaves unused code, never a root whose code is missing).
+    /// Returns the tree's root (flushed writes only).
+    pub fn commit(&mut self) -> Result<Hash, StateError> {
+        if !self.new_code.is_empty() {
+            let code: Vec<(Hash, &[u8])> = self
+                .new_code
+                .iter()
+                .map(|(h, c)| (*h, c.as_ref()))
+                .collect();
+            self.tree.store().put_code(&code)?;
+        }
+        Ok(self.tree.commit()?)
+    }
+}
+
 impl<'c, S: NodeReader> StateDb<'c, S> {
     pub fn new(tree: StateTree<S>, codes: &'c dyn CodeSource) -> Self {
         Self {
@@ -227,6 +245,11 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
         self.tree.apply_batch(&kv)?;
         self.writes.extend(w);
         Ok(())
+    }
+
+    /// Writes flushed so far plus the keys changed since the last flush (each once).
+    pub fn write_count(&self) -> usize {
+        self.writes.len() + self.pending.len()
     }
 
     /// Ends the batch: the tree, its writes in order, and the bytecode the batch deployed.

@@ -1,6 +1,7 @@
 //! Polygon zkEVM batch execution (fork 12) on revm over the zkNode state tree.
 //!
 //! - [`codec`]: `batchL2Data` decoding and encoding, transaction hashes and sender recovery;
+//! - [`signed`]: transactions as wallets send them (legacy, EIP-2930, EIP-1559);
 //! - [`hashes`]: batch hash, accumulated input hash, L1 info tree;
 //! - [`system`]: the system contract's slots and the per-block info tree keys;
 //! - [`db`]: the EVM's database over the state tree;
@@ -12,6 +13,7 @@ pub mod db;
 pub mod hashes;
 pub mod processor;
 mod rlp;
+pub mod signed;
 pub mod system;
 pub mod vectors;
 
@@ -21,3 +23,4 @@ pub use processor::{
     execute_batch, BatchBuilder, BatchContext, BatchResult, BlockRejected, CallRequest, CallResult,
     ClosedBlock, ExecError, L2Block, ReadOnlyEvm, Receipt, SealedBatch, TxResult,
 };
+pub use signed::{decode_signed, SignedTxError};

@@ -236,3 +236,151 @@ fn decode_errors_name_the_place() {
     let e = decode_batch(&[0xf9, 0xff, 0xff]).unwrap_err();
     assert!(e.reason.contains("past the end"), "{e}");
 }
+
+/// One signed transaction of each type, with its sender.
+fn one_of_each(k: &secp256k1::SecretKey) -> Vec<RawTx> {
+    use zknode_executor::codec::{AccessList, AccessListItem};
+    let list = AccessList(vec![AccessListItem {
+        address: Address::repeat_byte(7),
+        storage_keys: vec![Default::default(), [9u8; 32].into()],
+    }]);
+    vec![
+        RawTx::new(
+            3,
+            U256::from(5),
+            21_000,
+            None,
+            U256::ZERO,
+            Bytes::new(),
+            None,
+        )
+        .sign(k),
+        RawTx::new(
+            3,
+            U256::from(5),
+            21_000,
+            Some(Address::repeat_byte(1)),
+            U256::from(1),
+            Bytes::from_static(b"hi"),
+            Some(1001),
+        )
+        .sign(k),
+        RawTx::new_eip2930(
+            1001,
+            4,
+            U256::from(7),
+            50_000,
+            Some(Address::repeat_byte(2)),
+            U256::from(2),
+            Bytes::new(),
+            list.clone(),
+        )
+        .sign(k),
+        RawTx::new_eip1559(
+            1001,
+            5,
+            U256::from(1),
+            U256::from(1_000_000_000u64),
+            60_000,
+            None,
+            U256::ZERO,
+            Bytes::from(vec![0x60; 100]),
+            list,
+        )
+        .sign(k),
+    ]
+}
+
+#[test]
+fn signed_transactions_of_every_type_round_trip_and_recover() {
+    use zknode_executor::decode_signed;
+    let k = key(11);
+    for tx in one_of_each(&k) {
+        let raw = tx.to_eth_bytes();
+        let back = decode_signed(&raw).unwrap();
+        assert_eq!(back, tx);
+        assert_eq!(back.eth_hash(), keccak256(&raw));
+        assert_eq!(back.recover_sender().unwrap(), address_of(&k));
+        if tx.tx_type != 0 {
+            assert_eq!(raw[0], tx.tx_type);
+        }
+        // In a batch, the entry is the signing payload and the tail, and decodes back.
+        let entries = vec![
+            BatchEntry::ChangeL2Block(ChangeL2Block {
+                delta_timestamp: 1,
+                index_l1_info_tree: 0,
+            }),
+            BatchEntry::Tx(Box::new(tx.clone())),
+        ];
+        let data = encode_batch(&entries);
+        assert_eq!(data[9], if tx.tx_type == 0 { data[9] } else { tx.tx_type });
+        assert_eq!(decode_batch(&data).unwrap(), entries);
+    }
+}
+
+#[test]
+fn malformed_signed_transactions_are_refused_with_a_reason() {
+    use zknode_executor::{decode_signed, SignedTxError};
+    let k = key(12);
+    let txs = one_of_each(&k);
+    assert_eq!(decode_signed(&[]), Err(SignedTxError::Empty));
+    assert_eq!(
+        decode_signed(&[0x03, 0xc0]),
+        Err(SignedTxError::UnsupportedType(3))
+    );
+    for tx in &txs {
+        let raw = tx.to_eth_bytes();
+        // Cut short, or with a byte too many.
+        assert!(decode_signed(&raw[..raw.len() - 1]).is_err());
+        let mut long = raw.clone();
+        long.push(0);
+        assert!(decode_signed(&long).is_err());
+    }
+    // A legacy transaction whose nonce carries a leading zero: not canonical.
+    let legacy = txs[1].to_eth_bytes();
+    // [list header (1 or 2 bytes)][nonce 0x03] → [0x81 0x03] is refused by the RLP reader.
+    let at = if legacy[0] >= 0xf8 {
+        1 + (legacy[0] - 0xf7) as usize
+    } else {
+        1
+    };
+    assert_eq!(legacy[at], 0x03);
+    let mut bad = legacy[..at].to_vec();
+    bad.extend_from_slice(&[0x81, 0x03]);
+    bad.extend_from_slice(&legacy[at + 1..]);
+    bad[at - 1] += 1; // one more payload byte (the header is short here)
+    assert!(decode_signed(&bad).is_err());
+    // A legacy v that is neither 27/28 nor EIP-155.
+    let mut v30 = RawTx::new(
+        0,
+        U256::from(1),
+        21_000,
+        None,
+        U256::ZERO,
+        Bytes::new(),
+        None,
+    )
+    .sign(&k);
+    v30.v = 27;
+    let mut raw = v30.to_eth_bytes();
+    let pos = raw.len() - 1 - 33 - 33; // v is the byte before r's 0xa0 header
+    assert_eq!(raw[pos], 0x1b);
+    raw[pos] = 0x1e;
+    assert!(matches!(decode_signed(&raw), Err(SignedTxError::Field(_))));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn arbitrary_signed_bytes_never_panic(
+        ty in prop_oneof![Just(None), Just(Some(1u8)), Just(Some(2u8))],
+        body in proptest::collection::vec(any::<u8>(), 0..200)
+    ) {
+        let mut raw: Vec<u8> = ty.into_iter().collect();
+        raw.extend(body);
+        if let Ok(tx) = zknode_executor::decode_signed(&raw) {
+            prop_assert_eq!(tx.to_eth_bytes(), raw);
+        }
+    }
+}

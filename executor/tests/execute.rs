@@ -734,3 +734,81 @@ fn blockhash_reads_any_earlier_block_from_the_system_contract() {
     assert_ne!(slot(0), U256::ZERO);
     assert_eq!(slot(1), U256::ZERO);
 }
+
+#[test]
+fn typed_transactions_pay_their_offered_price_and_warm_their_access_list() {
+    use zknode_executor::codec::{AccessList, AccessListItem};
+    let store = MemoryStore::new();
+    let tree = genesis(&store, 3, &[]);
+    // EIP-1559, tip below the fee cap: the tip is the price (the base fee is zero).
+    let tip = RawTx::new_eip1559(
+        CHAIN,
+        0,
+        U256::from(2 * GWEI),
+        U256::from(3 * GWEI),
+        21_000,
+        Some(addr(1)),
+        U256::from(5),
+        Bytes::new(),
+        AccessList::default(),
+    )
+    .sign(&key(0));
+    // EIP-2930 with one address and one slot: 2,400 + 1,900 gas on top of 21,000.
+    let listed = RawTx::new_eip2930(
+        CHAIN,
+        0,
+        U256::from(GWEI),
+        30_000,
+        Some(addr(2)),
+        U256::from(1),
+        Bytes::new(),
+        AccessList(vec![AccessListItem {
+            address: addr(2),
+            storage_keys: vec![B256::ZERO],
+        }]),
+    )
+    .sign(&key(1));
+    // EIP-1559, fee cap below the tip: the cap is the price.
+    let capped = RawTx::new_eip1559(
+        CHAIN,
+        0,
+        U256::from(4 * GWEI),
+        U256::from(GWEI),
+        21_000,
+        Some(addr(0)),
+        U256::ZERO,
+        Bytes::new(),
+        AccessList::default(),
+    )
+    .sign(&key(2));
+    let entries = [
+        block(1),
+        BatchEntry::Tx(Box::new(tip)),
+        BatchEntry::Tx(Box::new(listed)),
+        BatchEntry::Tx(Box::new(capped)),
+    ];
+    let (tree, res) = run(tree, &HashMap::new(), &entries);
+    let gas: Vec<u64> = res
+        .txs
+        .iter()
+        .map(|t| t.outcome.as_ref().expect("executed").gas_used)
+        .collect();
+    assert_eq!(gas, [21_000, 25_300, 21_000]);
+    let ten = U256::from(10_000_000_000_000_000_000u128);
+    assert_eq!(
+        balance(&tree, addr(0)),
+        ten - U256::from(5 + 21_000 * 2 * GWEI)
+    );
+    assert_eq!(
+        balance(&tree, addr(1)),
+        ten + U256::from(5) - U256::from(1 + 25_300 * GWEI)
+    );
+    assert_eq!(
+        balance(&tree, addr(2)),
+        ten + U256::from(1) - U256::from(21_000 * GWEI)
+    );
+    assert_eq!(
+        balance(&tree, sequencer()),
+        U256::from((21_000 * 2 + 25_300 + 21_000) * GWEI)
+    );
+}

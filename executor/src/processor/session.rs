@@ -323,6 +323,27 @@ impl<'c, S: NodeReader> BatchBuilder<'c, S> {
         })
     }
 
+    /// Writes the state of the blocks ended so far (new bytecode, then the tree's nodes) to the
+    /// tree's store, so that their state roots stay readable after a crash; returns the root
+    /// they reach. Call it between blocks: what the open block wrote is not in the tree yet.
+    pub fn commit_state(&mut self) -> Result<Hash, ExecError>
+    where
+        S: zknode_state::NodeStore + zknode_state::CodeStore,
+    {
+        Ok(self.db().commit()?)
+    }
+
+    /// The nonce of `address` with every step so far applied.
+    pub fn nonce(&mut self, address: Address) -> Result<u64, ExecError> {
+        Ok(self.db().nonce(address)?)
+    }
+
+    /// How many state-tree writes the batch has made so far, counting each key the open block
+    /// changed once: an upper bound on the operations its batch proof will have.
+    pub fn state_writes(&mut self) -> usize {
+        self.db().write_count()
+    }
+
     /// Seals the batch: ends the open block (always consolidated, as the reference ends a
     /// batch's last block), and returns the tree, the [`BatchResult`] and the batch data.
     pub fn finish(self) -> Result<SealedBatch<S>, ExecError> {

@@ -72,8 +72,12 @@ impl<S: NodeReader> BatchBuilder<'_, S> {
         let timestamp = self.sys(U256::from(TIMESTAMP_SLOT))?;
         let gas_price = u128::try_from(egp).unwrap_or(u128::MAX);
         self.evm.ctx.block = block_env(block_number, timestamp, self.ctx.sequencer);
+        // The price is settled above (the effective percentage, and for an EIP-1559
+        // transaction the zero base fee), so revm sees a legacy transaction, or an EIP-2930
+        // one for a typed transaction, whose access list it warms and charges for.
         let env = TxEnv {
-            tx_type: 0,
+            tx_type: u8::from(tx.tx_type != 0),
+            access_list: tx.access_list.clone(),
             caller: from,
             gas_limit: tx.gas_limit,
             gas_price,
