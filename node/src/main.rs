@@ -1,5 +1,9 @@
 //! `zknode`: the lean node (JSON-RPC, pool, sequencer, synchronizer, state).
 
+mod config;
+mod metrics;
+mod run;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -7,11 +11,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use zknode_state::vectors::{self, Format};
 
-/// zkNode lean node: JSON-RPC, transaction pool, sequencer, sequence sender and L1 synchronizer
-/// of a Polygon-CDK-style rollup.
+/// zkNode lean node: JSON-RPC, transaction pool and sequencer of a Polygon-CDK-style rollup
+/// (the sequence sender and the L1 synchronizer come next).
 ///
-/// The node itself is not implemented yet. Available today: `zknode vectors`, which checks this
-/// build's state tree and batch executor against Polygon's reference vector files.
+/// `zknode run` with no arguments runs a single-node development chain: the embedded
+/// development genesis, SQLite and RocksDB under ./zknode-data, JSON-RPC on 127.0.0.1:8545,
+/// metrics on 127.0.0.1:9091. Run it again on the same directory and it resumes the chain.
 #[derive(Parser, Debug)]
 #[command(name = "zknode", version, about, long_about)]
 struct Cli {
@@ -21,6 +26,16 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the node: the components the configuration names (default: rpc and sequencer).
+    ///
+    /// Settings come from the config file (`zknode config example` prints every key with its
+    /// default), then from ZKNODE__SECTION__KEY environment variables, then from --set flags and
+    /// the flags below. SIGINT or SIGTERM stops taking transactions, stores the block in
+    /// progress and exits 0.
+    Run(RunArgs),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCmd),
     /// Run Polygon's reference vector files (zkevm-commonjs formats) against this build; prints
     /// one line per vector and `N passed, M failed`, exits non-zero on any failure.
     #[command(subcommand)]
@@ -44,6 +59,59 @@ enum VectorCmd {
     Processor { file: PathBuf },
 }
 
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// A TOML configuration file.
+    #[arg(long, env = "ZKNODE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where the node keeps its state (default ./zknode-data); same as --set data_dir=DIR.
+    #[arg(long, env = "ZKNODE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// JSON-RPC listen address (default 127.0.0.1:8545); same as --set rpc.http_addr=ADDR.
+    #[arg(long)]
+    rpc_addr: Option<String>,
+    /// `sqlite:PATH` or `postgres://…` (default: SQLite in the data directory).
+    #[arg(long, env = "ZKNODE_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Metrics listen address (default 127.0.0.1:9091; "" turns metrics off).
+    #[arg(long)]
+    metrics_addr: Option<String>,
+    /// Override any configuration key: --set sequencer.block_time_ms=500 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCmd {
+    /// Print the example configuration: every key, documented, with its default.
+    Example,
+    /// Print the configuration `zknode run` would use with these settings, then exit.
+    Show(RunArgs),
+}
+
+fn load_config(a: &RunArgs) -> anyhow::Result<config::Config> {
+    let mut sets = Vec::new();
+    let quoted = |v: &str| format!("{v:?}");
+    if let Some(d) = &a.data_dir {
+        sets.push(format!("data_dir={}", quoted(&d.display().to_string())));
+    }
+    if let Some(v) = &a.rpc_addr {
+        sets.push(format!("rpc.http_addr={}", quoted(v)));
+    }
+    if let Some(v) = &a.database_url {
+        sets.push(format!("database_url={}", quoted(v)));
+    }
+    if let Some(v) = &a.metrics_addr {
+        sets.push(format!("metrics_addr={}", quoted(v)));
+    }
+    sets.extend(a.sets.iter().cloned());
+    Ok(config::Config::load(
+        a.config.as_deref(),
+        std::env::vars(),
+        &sets,
+    )?)
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
@@ -56,9 +124,32 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        None => anyhow::bail!(
-            "the node is not implemented in this build yet; see `zknode --help` for what is"
-        ),
+        None => anyhow::bail!("no command given; `zknode run` starts a development node, `zknode --help` lists the rest"),
+        Some(Command::Config(ConfigCmd::Example)) => {
+            print!("{}", config::EXAMPLE);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Config(ConfigCmd::Show(a))) => {
+            let c = load_config(&a)?;
+            println!("{c:#?}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Run(a)) => {
+            let c = load_config(&a)?;
+            let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| c.log.clone());
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).with_context(
+                    || format!("log filter {filter:?}"),
+                )?)
+                .with_writer(std::io::stderr)
+                .init();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(run::run(c))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Vectors(v)) => {
             let (format, file) = match v {
                 VectorCmd::SmtRaw { file } => (Some(Format::SmtRaw), file),

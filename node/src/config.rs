@@ -1,0 +1,278 @@
+//! The node's configuration: a TOML file (`node/config/node.example.toml` documents every key),
+//! then environment variables, then `--set` flags, each overriding the one before.
+//!
+//! Any key can be overridden: `--set sequencer.block_time_ms=500` on the command line, or
+//! `ZKNODE__SEQUENCER__BLOCK_TIME_MS=500` in the environment (two underscores between the
+//! parts). A value is read as TOML when it parses as one (`500`, `true`, `["rpc"]`), else as a
+//! string.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use alloy_primitives::Address;
+use serde::Deserialize;
+use zknode_pool::PoolConfig;
+use zknode_rpc::RpcConfig;
+use zknode_sequencer::SequencerConfig;
+
+/// The example configuration, with every key and its default.
+pub const EXAMPLE: &str = include_str!("../config/node.example.toml");
+
+/// The embedded development genesis (development only: its accounts' keys are public).
+pub const DEV_GENESIS: &str = include_str!("../config/dev-genesis.json");
+
+/// The first development account (the test mnemonic's account 0); it receives the fees of the
+/// development chain.
+pub const DEV_COINBASE: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+
+/// A component the node can run.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Component {
+    Rpc,
+    Sequencer,
+}
+
+/// Everything `zknode run` reads.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the node keeps its state (the SQLite database, the state tree).
+    pub data_dir: PathBuf,
+    /// `sqlite:PATH` or `postgres://…`; empty: `sqlite:<data_dir>/state.sqlite`.
+    pub database_url: String,
+    /// A genesis JSON file of accounts; empty: the embedded development genesis.
+    pub genesis: String,
+    /// Unix seconds of block 0; used only when the chain is created.
+    pub genesis_timestamp: u64,
+    pub chain_id: u64,
+    /// Receives the fees of the blocks this node sequences.
+    pub coinbase: Address,
+    pub components: Vec<Component>,
+    /// Where Prometheus metrics are served (`/metrics`); empty: nowhere.
+    pub metrics_addr: String,
+    /// The log filter (`RUST_LOG` syntax) when `RUST_LOG` is unset.
+    pub log: String,
+    /// Bytes of the state tree's node cache.
+    pub state_cache_bytes: usize,
+    pub rpc: RpcConfig,
+    pub pool: PoolConfig,
+    pub sequencer: SequencerConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./zknode-data"),
+            database_url: String::new(),
+            genesis: String::new(),
+            genesis_timestamp: 0,
+            chain_id: 1001,
+            coinbase: DEV_COINBASE.parse().expect("a valid address"),
+            components: vec![Component::Rpc, Component::Sequencer],
+            metrics_addr: "127.0.0.1:9091".into(),
+            log: "info".into(),
+            state_cache_bytes: 256 << 20,
+            rpc: RpcConfig::default(),
+            pool: PoolConfig::default(),
+            sequencer: SequencerConfig::default(),
+        }
+    }
+}
+
+/// A setting that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("--set {0:?}: expected KEY=VALUE, e.g. sequencer.block_time_ms=500")]
+    BadOverride(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Sets `path` (dotted) in `table` to `value`.
+fn set_path(table: &mut toml::Table, path: &str, value: &str) -> Result<(), ConfigError> {
+    let parts: Vec<&str> = path.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(ConfigError::BadOverride(format!("{path}={value}")));
+    }
+    let parsed = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    let mut t = table;
+    for p in &parts[..parts.len() - 1] {
+        let entry = t
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        t = match entry {
+            toml::Value::Table(inner) => inner,
+            _ => {
+                return Err(ConfigError::Invalid(format!(
+                    "{path}: {p} is not a table of settings"
+                )))
+            }
+        };
+    }
+    t.insert(parts[parts.len() - 1].to_string(), parsed);
+    Ok(())
+}
+
+impl Config {
+    /// Reads `file` (when given), then the `ZKNODE__…` environment variables in `env`, then
+    /// `sets` (`KEY=VALUE`), and checks the result.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        sets: &[String],
+    ) -> Result<Config, ConfigError> {
+        let (mut table, origin) = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                let t = text
+                    .parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Parse {
+                        path: path.display().to_string(),
+                        message: e.to_string(),
+                    })?;
+                (t, path.display().to_string())
+            }
+            None => (toml::Table::new(), "the settings".to_string()),
+        };
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("ZKNODE__"))
+            .collect();
+        env.sort();
+        for (k, v) in env {
+            let path = k["ZKNODE__".len()..].to_lowercase().replace("__", ".");
+            set_path(&mut table, &path, &v)?;
+        }
+        for s in sets {
+            let (k, v) = s
+                .split_once('=')
+                .ok_or_else(|| ConfigError::BadOverride(s.clone()))?;
+            set_path(&mut table, k.trim(), v.trim())?;
+        }
+        // The pool checks transactions against the chain id: it follows `chain_id` unless set.
+        if let Some(id) = table.get("chain_id").cloned() {
+            let pool = table
+                .entry("pool")
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(pool) = pool {
+                pool.entry("chain_id").or_insert(id);
+            }
+        }
+        let cfg: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: origin,
+                message: e.to_string(),
+            })?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.components.is_empty() {
+            return Err(ConfigError::Invalid(
+                "components is empty: name at least one of \"rpc\", \"sequencer\"".into(),
+            ));
+        }
+        if self.chain_id == 0 {
+            return Err(ConfigError::Invalid("chain_id must not be 0".into()));
+        }
+        if self.pool.chain_id != self.chain_id {
+            return Err(ConfigError::Invalid(format!(
+                "pool.chain_id ({}) differs from chain_id ({}); set chain_id only",
+                self.pool.chain_id, self.chain_id
+            )));
+        }
+        if !self.metrics_addr.is_empty() {
+            self.metrics_addr.parse::<SocketAddr>().map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "metrics_addr {:?}: {e} (HOST:PORT, or empty to disable)",
+                    self.metrics_addr
+                ))
+            })?;
+        }
+        self.sequencer.check().map_err(ConfigError::Invalid)?;
+        Ok(())
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            zknode_storage::sqlite_url(&self.data_dir.join("state.sqlite"))
+        } else {
+            self.database_url.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_is_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, EXAMPLE).unwrap();
+        let c = Config::load(Some(&path), Vec::new(), &[]).unwrap();
+        let d = Config::default();
+        assert_eq!(c.rpc, d.rpc);
+        assert_eq!(c.sequencer, d.sequencer);
+        assert_eq!(c.chain_id, d.chain_id);
+        assert_eq!(c.components, d.components);
+        assert_eq!(format!("{:?}", c.pool), format!("{:?}", d.pool));
+    }
+
+    #[test]
+    fn env_and_flags_override_in_order() {
+        let env = vec![
+            (
+                "ZKNODE__SEQUENCER__BLOCK_TIME_MS".to_string(),
+                "250".to_string(),
+            ),
+            ("ZKNODE__CHAIN_ID".to_string(), "7".to_string()),
+            ("OTHER".to_string(), "x".to_string()),
+        ];
+        let c = Config::load(None, env, &["sequencer.block_time_ms=100".into()]).unwrap();
+        assert_eq!(c.sequencer.block_time_ms, 100);
+        assert_eq!((c.chain_id, c.pool.chain_id), (7, 7));
+    }
+
+    #[test]
+    fn bad_settings_say_what_is_wrong() {
+        let e = Config::load(None, Vec::new(), &["sequencer.no_such_key=1".into()]).unwrap_err();
+        assert!(e.to_string().contains("no_such_key"), "{e}");
+        let e = Config::load(None, Vec::new(), &["nonsense".into()]).unwrap_err();
+        assert!(e.to_string().contains("KEY=VALUE"), "{e}");
+        let e =
+            Config::load(None, Vec::new(), &["sequencer.block_time_ms=\"x\"".into()]).unwrap_err();
+        assert!(e.to_string().contains("block_time_ms"), "{e}");
+        let e = Config::load(
+            None,
+            Vec::new(),
+            &["chain_id=5".into(), "pool.chain_id=6".into()],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("pool.chain_id"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "chain_id = [").unwrap();
+        let e = Config::load(Some(&path), Vec::new(), &[]).unwrap_err();
+        assert!(e.to_string().contains("bad.toml"), "{e}");
+    }
+}

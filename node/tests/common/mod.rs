@@ -1,0 +1,122 @@
+//! A `zknode run` process on loopback, for the end-to-end tests.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The development account 0 (the "test test ... junk" mnemonic; public, development only).
+pub const DEV_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+/// Development account 1.
+pub const DEV_KEY_1: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+pub const CHAIN_ID: u64 = 1001;
+pub const GWEI: u128 = 1_000_000_000;
+
+/// A running node; killed when dropped.
+pub struct Node {
+    pub child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+    /// Where its stderr goes.
+    pub log: PathBuf,
+}
+
+impl Node {
+    /// Starts `zknode run` on `data_dir` with `extra` arguments and waits for its JSON-RPC.
+    pub fn start(data_dir: &Path, database_url: Option<&str>, extra: &[&str]) -> Node {
+        let log = data_dir.with_extension(format!("log{}", std::process::id()));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zknode"));
+        cmd.arg("run")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--rpc-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"])
+            .args(["--set", "sequencer.block_time_ms=200"])
+            .args(["--set", "sequencer.empty_block_interval_ms=0"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("log file"));
+        if let Some(url) = database_url {
+            cmd.args(["--database-url", url]);
+        }
+        let mut child = cmd.spawn().expect("starting zknode");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(u) = line.strip_prefix("zknode: JSON-RPC on ") {
+                    let _ = tx.send(u.to_string());
+                }
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(u) => u,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "zknode did not start its JSON-RPC within 60 s; its log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        };
+        Node {
+            child,
+            url,
+            data_dir: data_dir.to_path_buf(),
+            log,
+        }
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "zknode did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A JSON-RPC call through alloy's client: the result, or the error's code and message.
+pub async fn call<P: alloy::providers::Provider>(
+    p: &P,
+    method: &'static str,
+    params: serde_json::Value,
+) -> Result<serde_json::Value, (i64, String)> {
+    match p
+        .client()
+        .request::<_, serde_json::Value>(method, params)
+        .await
+    {
+        Ok(v) => Ok(v),
+        Err(alloy::transports::RpcError::ErrorResp(e)) => Err((e.code, e.message.to_string())),
+        Err(e) => panic!("{method}: {e}"),
+    }
+}
