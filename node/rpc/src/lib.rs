@@ -522,7 +522,7 @@ fn methods(api: NodeApi) -> Result<RpcModule<NodeApi>, jsonrpsee::core::Register
         if !c.accepting.load(Ordering::SeqCst) {
             return Err(RpcError::server("node is shutting down"));
         }
-        let head = c.head();
+        let head = c.latest().await?;
         let state = AtRoot::new(&c.store, &head.state_root)?;
         match c.pool.add(&raw, &state).await {
             Ok(hash) => {
