@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
 use secp256k1::SecretKey;
@@ -1362,13 +1362,13 @@ async fn concurrent_adds_stay_consistent(t: &TestDb) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// SQLite only: throughput, and arbitrary bytes
+// SQLite only: many concurrent adds, and arbitrary bytes
 // ---------------------------------------------------------------------------------------------
 
-/// Thousands of adds from many tasks: each commits before it returns, and the writer's
-/// batches keep that to a fraction of a second per thousand on SQLite.
+/// Thousands of concurrent adds from many tasks: every one is stored and indexed, once. (How
+/// fast is measured in `benches/`, not asserted here.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_takes_thousands_of_adds_per_second() {
+async fn sqlite_takes_thousands_of_concurrent_adds() {
     let t = TestDb::sqlite().await;
     let pool = Arc::new(
         t.pool_with(PoolConfig {
@@ -1395,7 +1395,6 @@ async fn sqlite_takes_thousands_of_adds_per_second() {
                 .collect()
         })
         .collect();
-    let started = Instant::now();
     let mut tasks = Vec::new();
     for raws in signed_txs {
         let pool = pool.clone();
@@ -1409,13 +1408,10 @@ async fn sqlite_takes_thousands_of_adds_per_second() {
     for task in tasks {
         task.await.unwrap();
     }
-    let elapsed = started.elapsed();
     let n = SENDERS * PER_SENDER;
-    let rate = n as f64 / elapsed.as_secs_f64();
-    eprintln!("{n} adds in {elapsed:?}: {rate:.0} a second");
     assert_eq!(pool.counts().pending, n as usize);
     assert_eq!(t.db.count_pending_pool_txs().await.unwrap(), n);
-    assert!(rate > 1_000.0, "{rate:.0} adds a second");
+    assert_eq!(pool.ready(&mut |_| 0, usize::MAX).len(), n as usize);
     t.db.close().await;
 }
 

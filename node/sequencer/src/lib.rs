@@ -595,6 +595,24 @@ impl Run<'_> {
         b.commit_state()?;
         let hash = self.rt.block_on(self.s.db.write_block(&block))?;
         self.s.pool.included(&hashes);
+        // Pending transactions whose nonce a stored transaction has used (another transaction
+        // of the same sender and nonce won the race into a block) can never run.
+        let mut err = None;
+        let stale = self.s.pool.stale(&mut |a| match b.nonce(a) {
+            Ok(n) => n,
+            Err(e) => {
+                err.get_or_insert(e);
+                0
+            }
+        });
+        if let Some(e) = err {
+            return Err(e.into());
+        }
+        for t in stale {
+            self.rt
+                .block_on(self.s.pool.fail(t.hash, "nonce too low".into(), false))
+                .map_err(|e| SequencerError::Pool(e.to_string()))?;
+        }
         let progress = OpenBatchProgress {
             number: batch,
             state_root: block.state_root,
