@@ -1,0 +1,350 @@
+//! Where fork 12's ROM departs from revm's Berlin and from the JS reference, the executor follows
+//! the ROM: SELFDESTRUCT is SENDALL (no refund, the account stays, a self-targeted balance stays,
+//! fails in a static context). Contracts are hand-assembled.
+
+use std::collections::{BTreeMap, HashMap};
+
+use revm::primitives::{keccak256, Address, Bytes, B256, U256};
+use zknode_executor::{
+    encode_batch, execute_batch, BatchContext, BatchEntry, BatchResult, ChangeL2Block, RawTx,
+    Receipt,
+};
+use zknode_state::genesis::{self, GenesisAccount, Number};
+use zknode_state::{keys, Hash, MemoryStore, StateTree};
+
+const CHAIN: u64 = 1001;
+const GWEI: u64 = 1_000_000_000;
+
+fn key(i: u64) -> secp256k1::SecretKey {
+    let mut b = [0u8; 32];
+    b[24..].copy_from_slice(&(i + 1).to_be_bytes());
+    secp256k1::SecretKey::from_byte_array(b).unwrap()
+}
+
+fn addr(i: u64) -> Address {
+    let pk = secp256k1::PublicKey::from_secret_key(secp256k1::SECP256K1, &key(i));
+    Address::from_slice(&keccak256(&pk.serialize_uncompressed()[1..])[12..])
+}
+
+fn ctx() -> BatchContext {
+    BatchContext {
+        chain_id: CHAIN,
+        fork_id: 12,
+        sequencer: Address::repeat_byte(0x5e),
+        timestamp_limit: 1_000,
+        l1_info_root: B256::repeat_byte(1),
+        old_acc_input_hash: B256::ZERO,
+        forced_block_hash_l1: B256::ZERO,
+        l1_info: BTreeMap::new(),
+        verify_l1_info_proofs: true,
+        with_proofs: true,
+    }
+}
+
+/// A contract of the genesis: address, balance (wei), code, storage.
+struct Contract {
+    address: Address,
+    balance: u64,
+    code: Vec<u8>,
+    storage: Vec<(u64, u64)>,
+}
+
+/// Accounts 0..n with 10 ether each, plus `contracts` (nonce 1). Returns the tree and the code
+/// store.
+fn genesis<'s>(
+    store: &'s MemoryStore,
+    n: u64,
+    contracts: &[Contract],
+) -> (StateTree<&'s MemoryStore>, HashMap<Hash, Bytes>) {
+    let mut accounts: Vec<GenesisAccount> = (0..n)
+        .map(|i| GenesisAccount {
+            address: addr(i).to_string(),
+            balance: Some(Number::Str("10000000000000000000".into())),
+            nonce: None,
+            bytecode: None,
+            storage: None,
+        })
+        .collect();
+    let mut codes = HashMap::new();
+    for c in contracts {
+        accounts.push(GenesisAccount {
+            address: c.address.to_string(),
+            balance: Some(Number::Int(c.balance)),
+            nonce: Some(Number::Int(1)),
+            bytecode: Some(format!("0x{}", hex::encode(&c.code))),
+            storage: Some(
+                c.storage
+                    .iter()
+                    .map(|(k, v)| (format!("{k:#x}"), Number::Int(*v)))
+                    .collect(),
+            ),
+        });
+        codes.insert(keys::hash_bytecode(&c.code), Bytes::from(c.code.clone()));
+    }
+    let mut tree = StateTree::open(store).unwrap();
+    genesis::apply(&mut tree, &accounts).unwrap();
+    (tree, codes)
+}
+
+/// A transaction from account `from`: to `to` (`None` deploys `data`).
+fn tx(from: u64, nonce: u64, to: Option<Address>, gas: u64, data: &[u8]) -> BatchEntry {
+    BatchEntry::Tx(Box::new(
+        RawTx::new(
+            nonce,
+            U256::from(GWEI),
+            gas,
+            to,
+            U256::ZERO,
+            Bytes::copy_from_slice(data),
+            Some(CHAIN),
+        )
+        .sign(&key(from)),
+    ))
+}
+
+fn block(delta: u32) -> BatchEntry {
+    BatchEntry::ChangeL2Block(ChangeL2Block {
+        delta_timestamp: delta,
+        index_l1_info_tree: 0,
+    })
+}
+
+/// Executes `entries` in `c`, checks that the state updates chain from the old root to the new
+/// one and make a witness that checks, and returns the tree and result.
+fn run<'s>(
+    tree: StateTree<&'s MemoryStore>,
+    codes: &HashMap<Hash, Bytes>,
+    c: &BatchContext,
+    entries: &[BatchEntry],
+) -> (StateTree<&'s MemoryStore>, BatchResult) {
+    let data = encode_batch(entries);
+    let (tree, res) = execute_batch(tree, codes, c, &data).unwrap();
+    assert!(res.invalid_batch.is_none(), "{:?}", res.invalid_batch);
+    let mut root = res.old_state_root;
+    for op in &res.ops {
+        let next = op.roots(&mut |_, _| {}).unwrap().1;
+        op.verify(&root, &next).unwrap();
+        root = next;
+    }
+    assert_eq!(root, res.new_state_root);
+    assert_eq!(tree.root(), res.new_state_root);
+    let w = res.witness(c, &data, 1).expect("with proofs");
+    assert_eq!(w.check().expect("the witness checks"), res.new_state_root);
+    (tree, res)
+}
+
+fn receipt(res: &BatchResult, i: usize) -> &Receipt {
+    res.txs[i].outcome.as_ref().expect("the transaction ran")
+}
+
+fn balance(tree: &StateTree<&MemoryStore>, a: Address) -> U256 {
+    tree.get(&keys::balance_key(&a.0 .0)).unwrap()
+}
+
+fn nonce(tree: &StateTree<&MemoryStore>, a: Address) -> U256 {
+    tree.get(&keys::nonce_key(&a.0 .0)).unwrap()
+}
+
+fn code_hash(tree: &StateTree<&MemoryStore>, a: Address) -> U256 {
+    tree.get(&keys::code_key(&a.0 .0)).unwrap()
+}
+
+fn slot(tree: &StateTree<&MemoryStore>, a: Address, s: u64) -> U256 {
+    tree.get(&keys::storage_key(&a.0 .0, U256::from(s)))
+        .unwrap()
+}
+
+/// `PUSH20 target SELFDESTRUCT`.
+fn sendall_to(target: Address) -> Vec<u8> {
+    let mut code = vec![0x73];
+    code.extend_from_slice(target.as_slice());
+    code.push(0xff);
+    code
+}
+
+/// The gas of a call to `PUSH20 target SELFDESTRUCT` with no data: 21,000 + 3 (PUSH20) + 5,000,
+/// plus what moving the balance adds.
+const SENDALL_CALL_GAS: u64 = 21_000 + 3 + 5_000;
+
+#[test]
+fn sendall_moves_the_balance_keeps_the_account_and_refunds_nothing() {
+    let c = Address::repeat_byte(0xc1);
+    let target = addr(1);
+    let store = MemoryStore::new();
+    let code = sendall_to(target);
+    let (tree, codes) = genesis(
+        &store,
+        2,
+        &[Contract {
+            address: c,
+            balance: 1_000,
+            code: code.clone(),
+            storage: vec![(0, 7)],
+        }],
+    );
+    let before = balance(&tree, target);
+    let entries = [
+        block(1),
+        tx(0, 0, Some(c), 100_000, &[]),
+        // The account is still there, code and all: a second call runs it again, with nothing
+        // left to move.
+        tx(0, 1, Some(c), 100_000, &[]),
+    ];
+    let (tree, res) = run(tree, &codes, &ctx(), &entries);
+    let first = receipt(&res, 0);
+    assert!(first.success, "{first:?}");
+    // 5,000 plus 2,600 for the cold target (not empty: no 25,000), and no refund (revm's
+    // Berlin SELFDESTRUCT would refund 24,000, capped at half: 14,302 used).
+    assert_eq!(first.gas_used, SENDALL_CALL_GAS + 2_600);
+    let second = receipt(&res, 1);
+    assert!(second.success, "{second:?}");
+    // No balance: no cold access is charged, nothing moves.
+    assert_eq!(second.gas_used, SENDALL_CALL_GAS);
+    assert_eq!(balance(&tree, c), U256::ZERO);
+    assert_eq!(balance(&tree, target), before + U256::from(1_000));
+    // The account is not destroyed: code, storage and nonce stay.
+    assert_eq!(code_hash(&tree, c), keys::hash_bytecode(&code).to_u256());
+    assert_eq!(slot(&tree, c, 0), U256::from(7));
+    assert_eq!(nonce(&tree, c), U256::from(1));
+}
+
+#[test]
+fn sendall_to_an_empty_account_pays_the_new_account_cost() {
+    let c = Address::repeat_byte(0xc2);
+    let fresh = Address::repeat_byte(0x77);
+    let store = MemoryStore::new();
+    let (tree, codes) = genesis(
+        &store,
+        1,
+        &[Contract {
+            address: c,
+            balance: 5,
+            code: sendall_to(fresh),
+            storage: vec![],
+        }],
+    );
+    let (tree, res) = run(
+        tree,
+        &codes,
+        &ctx(),
+        &[block(1), tx(0, 0, Some(c), 100_000, &[])],
+    );
+    let r = receipt(&res, 0);
+    assert!(r.success, "{r:?}");
+    assert_eq!(r.gas_used, SENDALL_CALL_GAS + 25_000 + 2_600);
+    assert_eq!(balance(&tree, fresh), U256::from(5));
+    assert_eq!(balance(&tree, c), U256::ZERO);
+    // Too little gas for the new account: the call fails, all its gas spent, nothing moves.
+    let store = MemoryStore::new();
+    let (tree, codes) = genesis(
+        &store,
+        1,
+        &[Contract {
+            address: c,
+            balance: 5,
+            code: sendall_to(fresh),
+            storage: vec![],
+        }],
+    );
+    let limit = SENDALL_CALL_GAS + 25_000;
+    let (tree, res) = run(
+        tree,
+        &codes,
+        &ctx(),
+        &[block(1), tx(0, 0, Some(c), limit, &[])],
+    );
+    let r = receipt(&res, 0);
+    assert!(!r.success);
+    assert_eq!(r.gas_used, limit);
+    assert_eq!(balance(&tree, fresh), U256::ZERO);
+    assert_eq!(balance(&tree, c), U256::from(5));
+}
+
+#[test]
+fn sendall_to_itself_keeps_the_balance() {
+    // ADDRESS SELFDESTRUCT
+    let code = vec![0x30, 0xff];
+    let c = Address::repeat_byte(0xc3);
+    let store = MemoryStore::new();
+    let (tree, codes) = genesis(
+        &store,
+        1,
+        &[Contract {
+            address: c,
+            balance: 1_000,
+            code: code.clone(),
+            storage: vec![(1, 9)],
+        }],
+    );
+    let (tree, res) = run(
+        tree,
+        &codes,
+        &ctx(),
+        &[block(1), tx(0, 0, Some(c), 100_000, &[])],
+    );
+    let r = receipt(&res, 0);
+    assert!(r.success, "{r:?}");
+    // 2 for ADDRESS, 5,000 for SENDALL, nothing else and no refund.
+    assert_eq!(r.gas_used, 21_000 + 2 + 5_000);
+    assert_eq!(balance(&tree, c), U256::from(1_000));
+    assert_eq!(code_hash(&tree, c), keys::hash_bytecode(&code).to_u256());
+    assert_eq!(slot(&tree, c, 1), U256::from(9));
+}
+
+/// `PUSH1 0 ×4 [value] PUSH20 to GAS <op>`, then `PUSH1 slot SSTORE`: calls `to` with no data and
+/// stores the success flag.
+fn call_and_store(op: u8, to: Address, slot: u8) -> Vec<u8> {
+    let mut code = vec![0x60, 0, 0x60, 0, 0x60, 0, 0x60, 0];
+    if op == 0xf1 {
+        code.extend_from_slice(&[0x60, 0]); // CALL's value
+    }
+    code.push(0x73);
+    code.extend_from_slice(to.as_slice());
+    code.extend_from_slice(&[0x5a, op, 0x60, slot, 0x55]);
+    code
+}
+
+#[test]
+fn sendall_in_a_static_call_fails() {
+    let c = Address::repeat_byte(0xc4);
+    let d = Address::repeat_byte(0xd4);
+    let target = addr(1);
+    // D: slot 0 = STATICCALL(C), slot 1 = CALL(C), STOP.
+    let mut d_code = call_and_store(0xfa, c, 0);
+    d_code.extend_from_slice(&call_and_store(0xf1, c, 1));
+    d_code.push(0x00);
+    let store = MemoryStore::new();
+    let (tree, codes) = genesis(
+        &store,
+        2,
+        &[
+            Contract {
+                address: c,
+                balance: 1_000,
+                code: sendall_to(target),
+                storage: vec![],
+            },
+            Contract {
+                address: d,
+                balance: 0,
+                code: d_code,
+                storage: vec![(0, 5), (1, 5)],
+            },
+        ],
+    );
+    let before = balance(&tree, target);
+    let (tree, res) = run(
+        tree,
+        &codes,
+        &ctx(),
+        // Plenty: the failed static call takes 63/64 of what is left with it.
+        &[block(1), tx(0, 0, Some(d), 3_000_000, &[])],
+    );
+    let r = receipt(&res, 0);
+    assert!(r.success, "{r:?}");
+    // The static call failed; the plain call moved the balance, once.
+    assert_eq!(slot(&tree, d, 0), U256::ZERO);
+    assert_eq!(slot(&tree, d, 1), U256::from(1));
+    assert_eq!(balance(&tree, c), U256::ZERO);
+    assert_eq!(balance(&tree, target), before + U256::from(1_000));
+}
