@@ -1,6 +1,7 @@
 //! Where fork 12's ROM departs from revm's Berlin and from the JS reference, the executor follows
 //! the ROM: SELFDESTRUCT is SENDALL (no refund, the account stays, a self-targeted balance stays,
-//! fails in a static context). Contracts are hand-assembled.
+//! fails in a static context), and EIP-3541 refuses new code starting with 0xEF (creation
+//! transactions, CREATE and CREATE2). Contracts are hand-assembled.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -347,4 +348,116 @@ fn sendall_in_a_static_call_fails() {
     assert_eq!(slot(&tree, d, 1), U256::from(1));
     assert_eq!(balance(&tree, c), U256::ZERO);
     assert_eq!(balance(&tree, target), before + U256::from(1_000));
+}
+
+/// Init code that returns the one byte `first` as the code to deploy:
+/// `PUSH1 first PUSH1 0 MSTORE8 PUSH1 1 PUSH1 0 RETURN`.
+fn init_returning(first: u8) -> Vec<u8> {
+    vec![0x60, first, 0x60, 0, 0x53, 0x60, 1, 0x60, 0, 0xf3]
+}
+
+#[test]
+fn a_creation_transaction_may_not_deploy_code_starting_with_0xef() {
+    let store = MemoryStore::new();
+    let (tree, codes) = genesis(&store, 1, &[]);
+    let gas = 100_000;
+    let entries = [
+        block(1),
+        tx(0, 0, None, gas, &init_returning(0xef)),
+        tx(0, 1, None, gas, &init_returning(0xfe)),
+    ];
+    let (tree, res) = run(tree, &codes, &ctx(), &entries);
+    let refused = receipt(&res, 0);
+    assert!(!refused.success);
+    assert_eq!(
+        refused.failure.as_deref(),
+        Some("CreateContractStartingWithEF")
+    );
+    // An exceptional halt: all the gas is spent, no contract.
+    assert_eq!(refused.gas_used, gas);
+    assert_eq!(refused.contract_address, None);
+    let where_ef = Address::from_slice(&keccak256(rlp_sender_nonce(addr(0), 0))[12..]);
+    assert_eq!(code_hash(&tree, where_ef), U256::ZERO);
+    // Anything else deploys.
+    let deployed = receipt(&res, 1);
+    assert!(deployed.success, "{deployed:?}");
+    let at = deployed.contract_address.expect("a contract");
+    assert_eq!(code_hash(&tree, at), keys::hash_bytecode(&[0xfe]).to_u256());
+    assert_eq!(nonce(&tree, addr(0)), U256::from(2));
+}
+
+/// `rlp([sender, nonce])` for a nonce below 0x80.
+fn rlp_sender_nonce(sender: Address, nonce: u8) -> Vec<u8> {
+    let mut v = vec![0xd6, 0x94];
+    v.extend_from_slice(sender.as_slice());
+    v.push(if nonce == 0 { 0x80 } else { nonce });
+    v
+}
+
+/// A contract that runs `init` (10 bytes) with CREATE, or CREATE2 with salt 0, and stores what
+/// it pushes (the new address, or 0) into slot 0: `PUSH10 init PUSH1 0 MSTORE`, then `[PUSH1 0]
+/// PUSH1 10 PUSH1 22 PUSH1 0 CREATE|CREATE2 PUSH1 0 SSTORE STOP`.
+fn factory(init: &[u8], create2: bool) -> Vec<u8> {
+    assert_eq!(init.len(), 10);
+    let mut code = vec![0x69];
+    code.extend_from_slice(init);
+    code.extend_from_slice(&[0x60, 0, 0x52]);
+    if create2 {
+        code.extend_from_slice(&[0x60, 0]); // the salt
+    }
+    code.extend_from_slice(&[0x60, 10, 0x60, 22, 0x60, 0]);
+    code.push(if create2 { 0xf5 } else { 0xf0 });
+    code.extend_from_slice(&[0x60, 0, 0x55, 0x00]);
+    code
+}
+
+#[test]
+fn create_and_create2_may_not_deploy_code_starting_with_0xef() {
+    // (factory, first byte of the code its init code returns, CREATE2?)
+    let cases = [
+        (Address::repeat_byte(0xe1), 0xef, false),
+        (Address::repeat_byte(0xe2), 0xef, true),
+        (Address::repeat_byte(0xe3), 0xfe, false),
+        (Address::repeat_byte(0xe4), 0xfe, true),
+    ];
+    let contracts: Vec<Contract> = cases
+        .iter()
+        .map(|&(address, first, create2)| Contract {
+            address,
+            balance: 0,
+            code: factory(&init_returning(first), create2),
+            storage: vec![(0, 5)],
+        })
+        .collect();
+    let store = MemoryStore::new();
+    let (tree, codes) = genesis(&store, 1, &contracts);
+    let mut entries = vec![block(1)];
+    for (i, &(f, _, _)) in cases.iter().enumerate() {
+        entries.push(tx(0, i as u64, Some(f), 1_000_000, &[]));
+    }
+    let (tree, res) = run(tree, &codes, &ctx(), &entries);
+    let fe = keys::hash_bytecode(&[0xfe]).to_u256();
+    for (i, &(f, first, create2)) in cases.iter().enumerate() {
+        let what = format!(
+            "{} of code starting {first:#x}",
+            if create2 { "CREATE2" } else { "CREATE" }
+        );
+        // The calling transaction succeeds either way; the creation bumps the factory's nonce.
+        assert!(receipt(&res, i).success, "{what}: {:?}", receipt(&res, i));
+        assert_eq!(nonce(&tree, f), U256::from(2), "{what}");
+        let created = slot(&tree, f, 0);
+        if first == 0xef {
+            // The creation fails and pushes 0; nothing is deployed where it would have been.
+            assert_eq!(created, U256::ZERO, "{what}");
+            if !create2 {
+                let at = Address::from_slice(&keccak256(rlp_sender_nonce(f, 1))[12..]);
+                assert_eq!(code_hash(&tree, at), U256::ZERO, "{what}");
+                assert_eq!(nonce(&tree, at), U256::ZERO, "{what}");
+            }
+        } else {
+            assert_ne!(created, U256::ZERO, "{what}");
+            let a = Address::from_word(B256::from(created.to_be_bytes::<32>()));
+            assert_eq!(code_hash(&tree, a), fe, "{what}");
+        }
+    }
 }

@@ -1,13 +1,16 @@
 //! The EVM a batch runs on: revm's mainnet EVM at Berlin over the state tree, with fork 12's
 //! opcode changes (PUSH0; BLOCKHASH reading the system contract's record of every block;
-//! SELFDESTRUCT as SENDALL); the
+//! SELFDESTRUCT as SENDALL; RETURN refusing to deploy code that starts with 0xEF, EIP-3541); the
 //! block environment a transaction or a call sees; and what a run's result means (success, gas,
 //! logs, created contract, revert or halt reason).
 
 use revm::context::{BlockEnv, CfgEnv};
 use revm::context_interface::result::{ExecutionResult, Output};
 use revm::context_interface::{ContextTr, JournalTr};
-use revm::interpreter::interpreter_types::{InputsTr, InterpreterTypes, RuntimeFlag, StackTr};
+use revm::interpreter::instructions::control;
+use revm::interpreter::interpreter_types::{
+    InputsTr, InterpreterTypes, MemoryTr, RuntimeFlag, StackTr,
+};
 use revm::interpreter::{
     Host, Instruction, InstructionContext, InstructionExecResult, InstructionResult,
 };
@@ -37,6 +40,10 @@ pub(super) fn new_evm<'c, S: NodeReader>(db: StateDb<'c, S>, chain_id: u64) -> E
     // SELFDESTRUCT is SENDALL: the balance moves, the account stays, no refund.
     evm.instruction
         .insert_instruction(0xff, Instruction::new(sendall), SENDALL_GAS);
+    // RETURN from init code refuses code starting with 0xEF (EIP-3541, London's, which revm
+    // only applies from London on).
+    evm.instruction
+        .insert_instruction(0xf3, Instruction::new(ret), 0);
     evm
 }
 
@@ -46,6 +53,8 @@ const SENDALL_GAS: u16 = 5_000;
 const SENDALL_NEW_ACCOUNT_GAS: u64 = 25_000;
 /// What SENDALL adds when it moves value to a cold account (EIP-2929).
 const SENDALL_COLD_ACCOUNT_GAS: u64 = 2_600;
+/// The largest code a creation may deploy (EIP-170); larger fails on size before anything else.
+const MAX_CODE_SIZE: usize = 0x6000;
 
 /// The block a transaction (or a call) runs in: L2 block `number` at `timestamp`, paid to
 /// `coinbase`, with no base fee and Polygon's block gas limit.
@@ -225,4 +234,34 @@ fn sendall<H: ContextTr + ?Sized, W: InterpreterTypes>(
         return Err(InstructionResult::FatalExternalError);
     }
     Err(InstructionResult::Stop)
+}
+
+/// RETURN, which in init code (a creation transaction's, CREATE's or CREATE2's: the frames
+/// without a bytecode address) fails with `CreateContractStartingWithEF` when the code it would
+/// deploy starts with 0xEF (EIP-3541). The ROM checks, in order, the memory expansion, the code
+/// size limit, the code deposit cost and then the first byte; each failure is an exceptional halt
+/// (the frame's gas all spent, its changes reverted), and the earlier ones keep their own reason
+/// here too. Everything else is revm's RETURN.
+fn ret<H: Host + ?Sized, W: InterpreterTypes>(
+    ctx: InstructionContext<'_, H, W>,
+) -> InstructionExecResult {
+    if ctx.interpreter.input.bytecode_address().is_none() {
+        let data = ctx.interpreter.stack.data();
+        if let [.., len, offset] = *data {
+            if let (Ok(offset), Ok(len)) = (usize::try_from(offset), usize::try_from(len)) {
+                if (1..=MAX_CODE_SIZE).contains(&len) {
+                    // Charged as RETURN charges it (RETURN's own resize then costs nothing).
+                    ctx.interpreter
+                        .resize_memory(ctx.host.gas_params(), offset, len)?;
+                    let deposit = ctx.host.gas_params().code_deposit_cost(len);
+                    if ctx.interpreter.memory.slice_len(offset, 1)[0] == 0xEF
+                        && ctx.interpreter.gas.remaining() >= deposit
+                    {
+                        return Err(InstructionResult::CreateContractStartingWithEF);
+                    }
+                }
+            }
+        }
+    }
+    control::ret(ctx)
 }

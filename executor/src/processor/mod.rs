@@ -17,8 +17,9 @@
 //!
 //! A batch run, step by step:
 //! 1. The EVM is built over a [`StateDb`] on the tree: Berlin, plus fork 12's PUSH0 and
-//!    BLOCKHASH, and SELFDESTRUCT as SENDALL (the balance moves, the account stays, no refund)
-//!    (`evm.rs`), inside a [`BatchBuilder`] (`session.rs`).
+//!    BLOCKHASH, SELFDESTRUCT as SENDALL (the balance moves, the account stays, no refund) and
+//!    EIP-3541 (no new code starting with 0xEF) (`evm.rs`), inside a [`BatchBuilder`]
+//!    (`session.rs`).
 //! 2. The data is decoded and its shape checked (a forced batch has no changeL2Block, a sequenced
 //!    one starts with one); a failure makes the whole batch invalid (`mod.rs`, [`execute_batch`]).
 //! 3. Every transaction's sender is recovered (its chain id checked first), on all cores, and
