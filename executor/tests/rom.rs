@@ -1,11 +1,13 @@
 //! Where fork 12's ROM departs from revm's Berlin and from the JS reference, the executor follows
 //! the ROM: SELFDESTRUCT is SENDALL (no refund, the account stays, a self-targeted balance stays,
-//! fails in a static context), and EIP-3541 refuses new code starting with 0xEF (creation
-//! transactions, CREATE and CREATE2). Contracts are hand-assembled.
+//! fails in a static context), EIP-3541 refuses new code starting with 0xEF (creation
+//! transactions, CREATE and CREATE2), and a forced batch's block keeps the current timestamp when
+//! the limit is not later and records only a new, non-zero GER. Contracts are hand-assembled.
 
 use std::collections::{BTreeMap, HashMap};
 
 use revm::primitives::{keccak256, Address, Bytes, B256, U256};
+use zknode_executor::system::{mapping_slot, GER_MANAGER_ADDRESS, SYSTEM_ADDRESS, TIMESTAMP_SLOT};
 use zknode_executor::{
     encode_batch, execute_batch, BatchContext, BatchEntry, BatchResult, ChangeL2Block, RawTx,
     Receipt,
@@ -460,4 +462,105 @@ fn create_and_create2_may_not_deploy_code_starting_with_0xef() {
             assert_eq!(code_hash(&tree, a), fe, "{what}");
         }
     }
+}
+
+fn forced(root: B256, hash: u8, limit: u64) -> BatchContext {
+    let mut c = ctx();
+    c.l1_info_root = root;
+    c.forced_block_hash_l1 = B256::repeat_byte(hash);
+    c.timestamp_limit = limit;
+    c
+}
+
+fn ger_record(tree: &StateTree<&MemoryStore>, ger: B256) -> U256 {
+    let s = mapping_slot(U256::from_be_bytes(ger.0), 0);
+    tree.get(&keys::storage_key(&GER_MANAGER_ADDRESS.0 .0, s))
+        .unwrap()
+}
+
+fn timestamp(tree: &StateTree<&MemoryStore>) -> U256 {
+    tree.get(&keys::storage_key(
+        &SYSTEM_ADDRESS.0 .0,
+        U256::from(TIMESTAMP_SLOT),
+    ))
+    .unwrap()
+}
+
+fn ger_manager_writes(res: &BatchResult) -> usize {
+    res.writes
+        .iter()
+        .filter(|w| w.source.address == GER_MANAGER_ADDRESS.0 .0)
+        .count()
+}
+
+#[test]
+fn a_forced_block_keeps_the_current_timestamp_when_the_limit_is_not_later() {
+    let store = MemoryStore::new();
+    let (tree, codes) = genesis(&store, 2, &[]);
+    // A sequenced batch brings the timestamp to 500.
+    let (mut tree, _) = run(tree, &codes, &ctx(), &[block(500)]);
+    assert_eq!(timestamp(&tree), U256::from(500));
+    // Limits before and at the current timestamp: the block carries the current one (not 0),
+    // which stays, unwritten.
+    for (nonce, limit) in [(0, 400), (1, 500)] {
+        let c = forced(B256::repeat_byte(0x10 + nonce as u8), 0xfb, limit);
+        let transfer = tx(0, nonce, Some(addr(1)), 21_000, &[]);
+        let (t, res) = run(tree, &codes, &c, &[transfer]);
+        assert_eq!(res.blocks.len(), 1);
+        assert_eq!(res.blocks[0].timestamp, 500, "limit {limit}");
+        assert_eq!(timestamp(&t), U256::from(500));
+        assert!(!res
+            .writes
+            .iter()
+            .any(|w| w.source.address == SYSTEM_ADDRESS.0 .0
+                && w.source.slot == U256::from(TIMESTAMP_SLOT)));
+        assert!(receipt(&res, 0).success);
+        tree = t;
+    }
+    // A later limit: the block moves to it.
+    let c = forced(B256::repeat_byte(0x20), 0xfb, 700);
+    let (tree, res) = run(tree, &codes, &c, &[tx(0, 2, Some(addr(1)), 21_000, &[])]);
+    assert_eq!(res.blocks[0].timestamp, 700);
+    assert_eq!(timestamp(&tree), U256::from(700));
+}
+
+#[test]
+fn a_forced_block_records_only_a_new_non_zero_global_exit_root() {
+    let store = MemoryStore::new();
+    let (tree, codes) = genesis(&store, 2, &[]);
+    let ger = B256::repeat_byte(0x42);
+    // A new GER: recorded with the forced L1 block hash.
+    let (tree, res) = run(
+        tree,
+        &codes,
+        &forced(ger, 0xa1, 1_000),
+        &[tx(0, 0, Some(addr(1)), 21_000, &[])],
+    );
+    assert_eq!(ger_manager_writes(&res), 1);
+    assert_eq!(ger_record(&tree, ger), U256::from_be_bytes([0xa1; 32]));
+    assert_eq!(res.blocks[0].global_exit_root, ger);
+    // The same GER again, from another L1 block: the first record stays, unwritten; the block
+    // still carries its own forced L1 block hash.
+    let (tree, res) = run(
+        tree,
+        &codes,
+        &forced(ger, 0xa2, 1_000),
+        &[tx(0, 1, Some(addr(1)), 21_000, &[])],
+    );
+    assert_eq!(ger_manager_writes(&res), 0);
+    assert_eq!(ger_record(&tree, ger), U256::from_be_bytes([0xa1; 32]));
+    assert_eq!(res.blocks[0].global_exit_root, ger);
+    assert_eq!(res.blocks[0].block_hash_l1, B256::repeat_byte(0xa2));
+    // A zero GER: nothing is recorded (no entry for zero).
+    let (tree, res) = run(
+        tree,
+        &codes,
+        &forced(B256::ZERO, 0xa3, 1_000),
+        &[tx(0, 2, Some(addr(1)), 21_000, &[])],
+    );
+    assert_eq!(ger_manager_writes(&res), 0);
+    assert_eq!(ger_record(&tree, B256::ZERO), U256::ZERO);
+    assert_eq!(res.blocks[0].global_exit_root, B256::ZERO);
+    assert_eq!(res.blocks[0].block_hash_l1, B256::repeat_byte(0xa3));
+    assert!(receipt(&res, 0).success);
 }
