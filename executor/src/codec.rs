@@ -9,8 +9,13 @@
 //!   byte sets such an entry apart from a changeL2Block (`0x0b`) and a legacy RLP list (`0xc0`
 //!   and up).
 //!
-//! The decoder reads transactions the way Polygon's prover does (short strings for the integer
-//! fields, `to` empty or 20 bytes, EIP-155 tail `0x80 0x80`); any departure makes the whole batch
+//! The decoder reads legacy transactions the way Polygon's prover (the fork-12 ROM) does: short
+//! strings for the integer fields, `to` empty or 20 bytes, EIP-155 tail `0x80 0x80`, and
+//! canonical RLP only. It refuses integers with a leading zero byte (a lone byte below 0x80 is
+//! the integer itself, `0x00` included, as the ROM reads it), a single byte below 0x80 behind a
+//! `0x81` prefix, the long form (`0xb8..`, `0xf8..`) for under 56 bytes or with a leading zero in
+//! the length, lengths of more than 3 bytes, and the empty list as a transaction. Typed
+//! transactions are read with the same RLP rules. Any departure makes the whole batch
 //! undecodable, which the executor treats as an invalid batch. Decoding keeps the exact signing
 //! bytes, so `encode(decode(x)) == x`.
 
@@ -27,6 +32,10 @@ pub const CHANGE_L2_BLOCK: u8 = 0x0b;
 pub const CHANGE_L2_BLOCK_LEN: usize = 9;
 /// `r ‖ s ‖ v ‖ effectivePercentage`.
 const TAIL_LEN: usize = 32 + 32 + 1 + 1;
+/// The longest RLP length-of-length the ROM reads (lengths below 2^24 bytes).
+const MAX_LEN_OF_LEN: usize = 3;
+/// The shortest payload the long RLP form may carry.
+const MIN_LONG_LEN: usize = 56;
 
 /// One entry of a batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,8 +125,12 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn err(&self, reason: impl Into<String>) -> DecodeError {
+        self.err_at(self.pos, reason)
+    }
+
+    fn err_at(&self, offset: usize, reason: impl Into<String>) -> DecodeError {
         DecodeError {
-            offset: self.pos,
+            offset,
             reason: reason.into(),
         }
     }
@@ -140,26 +153,65 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    /// The payload length after a long-form prefix (`0xb8..=0xbf`, `0xf8..=0xff`) whose
+    /// length-of-length is `n`, in canonical form as the ROM reads it: at most 3 bytes, no leading
+    /// zero byte, and at least 56 (a shorter payload takes the short form).
     fn be_len(&mut self, n: usize) -> Result<usize, DecodeError> {
+        let prefix_at = self.pos.saturating_sub(1);
+        if n > MAX_LEN_OF_LEN {
+            return Err(self.err_at(
+                prefix_at,
+                format!("an RLP length of {n} bytes (at most {MAX_LEN_OF_LEN} allowed)"),
+            ));
+        }
         let bytes = self.take(n)?;
-        let mut v = 0usize;
-        for &x in bytes {
-            v = v
-                .checked_mul(256)
-                .and_then(|v| v.checked_add(x as usize))
-                .ok_or_else(|| self.err("length does not fit"))?;
+        if bytes.first() == Some(&0) {
+            return Err(self.err_at(prefix_at, "an RLP length with a leading zero byte"));
+        }
+        let v = bytes.iter().fold(0usize, |v, &x| (v << 8) | x as usize);
+        if v < MIN_LONG_LEN {
+            return Err(self.err_at(
+                prefix_at,
+                format!(
+                    "long-form RLP length for {v} bytes (under {MIN_LONG_LEN} take the short form)"
+                ),
+            ));
         }
         Ok(v)
     }
 
-    /// An RLP string of at most 55 bytes (a single byte below 0x80 is itself).
+    /// A legacy transaction's RLP list header, as the ROM reads it: a
+    /// [list header](Self::list_header), never the empty list (a transaction has fields).
+    fn tx_list_header(&mut self) -> Result<(usize, usize), DecodeError> {
+        match self.byte()? {
+            0xc0 => Err(self.err("an empty RLP list is not a transaction")),
+            h @ 0..=0xbf => {
+                Err(self.err(format!("expected a transaction (RLP list), found {h:#04x}")))
+            }
+            _ => self.list_header(),
+        }
+    }
+
+    /// An RLP string of at most 55 bytes (a single byte below 0x80 is itself, and may not
+    /// take the `0x81` prefix).
     fn short_string(&mut self) -> Result<&'a [u8], DecodeError> {
         let b = self.byte()?;
         match b {
             0..=0x7f => self.take(1),
             0x80..=0xb7 => {
+                let at = self.pos;
                 self.pos += 1;
-                self.take((b - 0x80) as usize)
+                let s = self.take((b - 0x80) as usize)?;
+                if let [x @ 0..=0x7f] = s {
+                    return Err(self.err_at(
+                        at,
+                        format!(
+                            "the single byte {x:#04x} carries a 0x81 prefix \
+                             (below 0x80 it is its own RLP)"
+                        ),
+                    ));
+                }
+                Ok(s)
             }
             _ => Err(self.err(format!(
                 "expected a short RLP string, found prefix {b:#04x}"
@@ -199,9 +251,23 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The integer `b` (an RLP string `r` just read) as `N` big-endian bytes: at most `N` bytes, and
+/// minimal (no leading zero byte; a lone byte below 0x80, `0x00` included, is itself, as the ROM
+/// reads it).
 fn uint<const N: usize>(r: &Reader<'_>, b: &[u8], what: &str) -> Result<[u8; N], DecodeError> {
+    // Only a prefixed string (at least two bytes here) can be too long or start with zero.
+    let at = r.pos.saturating_sub(b.len() + 1);
     if b.len() > N {
-        return Err(r.err(format!("{what} has {} bytes, at most {N} allowed", b.len())));
+        return Err(r.err_at(
+            at,
+            format!("{what} has {} bytes, at most {N} allowed", b.len()),
+        ));
+    }
+    if b.len() > 1 && b[0] == 0 {
+        return Err(r.err_at(
+            at,
+            format!("{what} has a leading zero byte (an RLP integer is minimal)"),
+        ));
     }
     let mut out = [0u8; N];
     out[N - b.len()..].copy_from_slice(b);
@@ -221,15 +287,7 @@ fn tx_len(b: &[u8], at: usize) -> Result<usize, DecodeError> {
             .and_then(|n| n.checked_add(TAIL_LEN))
             .ok_or_else(|| r.err("transaction length overflows"));
     }
-    let (header, payload) = match h {
-        0xf8.. => {
-            r.pos += 1;
-            let n = r.be_len((h - 0xf7) as usize)?;
-            (1 + (h - 0xf7) as usize, n)
-        }
-        0xc0..=0xf7 => (1, (h - 0xc0) as usize),
-        _ => return Err(r.err(format!("expected a transaction (RLP list), found {h:#04x}"))),
-    };
+    let (header, payload) = r.tx_list_header()?;
     header
         .checked_add(payload)
         .and_then(|n| n.checked_add(TAIL_LEN))
@@ -517,15 +575,7 @@ impl RawTx {
             return Self::decode_typed(b).map_err(rebase);
         }
         let mut r = Reader { b, pos: 0 };
-        let h = r.byte().map_err(rebase)?;
-        let (header, payload) = if h >= 0xf8 {
-            r.pos = 1;
-            let n = r.be_len((h - 0xf7) as usize).map_err(rebase)?;
-            (1 + (h - 0xf7) as usize, n)
-        } else {
-            r.pos = 1;
-            (1, (h - 0xc0) as usize)
-        };
+        let (header, payload) = r.tx_list_header().map_err(rebase)?;
         let end = header + payload;
         let nonce_b = r.short_string().map_err(rebase)?;
         let nonce = u64::from_be_bytes(uint::<8>(&r, nonce_b, "nonce").map_err(rebase)?);

@@ -463,9 +463,9 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
                 let src = KeySource::account(a, keys::LeafType::Balance);
                 self.write(src, old.keys[0], old.balance, new.balance);
             }
-            // SELFDESTRUCT on Polygon zkEVM is SENDALL: the account stays, with what the
-            // transaction wrote to it; only its balance moves (revm's view of it is kept for the
-            // rest of the transaction only). The code branch below only ever adds code.
+            // SELFDESTRUCT on Polygon zkEVM is SENDALL (`processor/evm.rs`): revm never destroys
+            // an account, which stays with what the transaction wrote to it. The code branch
+            // below only ever adds code.
             new.nonce = acc.info.nonce;
             if old.nonce != new.nonce {
                 let src = KeySource::account(a, keys::LeafType::Nonce);

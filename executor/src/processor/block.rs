@@ -66,15 +66,22 @@ impl<S: NodeReader> BatchBuilder<'_, S> {
         let current_ts = self.sys(U256::from(TIMESTAMP_SLOT))?;
         let limit = U256::from(self.ctx.timestamp_limit);
         // First every check that refuses the block, so that a refused block writes nothing.
-        // The new timestamp (`None`: unchanged), the GER and L1 block hash the block carries,
-        // and whether to record that GER in the global exit root manager.
-        let (new_ts, ger, block_hash_l1, record_ger) = match c {
-            None => (
-                (limit > current_ts).then_some(limit),
-                self.ctx.l1_info_root,
-                self.ctx.forced_block_hash_l1,
-                true,
-            ),
+        // The block's timestamp, the GER and L1 block hash the block carries, and whether to
+        // record that GER in the global exit root manager.
+        let (timestamp, ger, block_hash_l1, record_ger) = match c {
+            // A forced batch's block, as the ROM opens it: the timestamp moves up to the batch's
+            // limit, or stays (and the block carries the current one) when the limit is not
+            // later; the GER is the batch's L1 info root, recorded with the forced L1 block
+            // hash unless it is zero or already recorded.
+            None => {
+                let ger = self.ctx.l1_info_root;
+                (
+                    limit.max(current_ts),
+                    ger,
+                    self.ctx.forced_block_hash_l1,
+                    self.ger_unrecorded(ger)?,
+                )
+            }
             Some(c) => {
                 let new_ts = current_ts + U256::from(c.delta_timestamp);
                 if new_ts > limit {
@@ -84,7 +91,7 @@ impl<S: NodeReader> BatchBuilder<'_, S> {
                 }
                 let idx = c.index_l1_info_tree;
                 if idx == 0 {
-                    (Some(new_ts), B256::ZERO, B256::ZERO, false)
+                    (new_ts, B256::ZERO, B256::ZERO, false)
                 } else {
                     let leaf = self
                         .ctx
@@ -113,15 +120,7 @@ impl<S: NodeReader> BatchBuilder<'_, S> {
                     let ger = leaf.global_exit_root;
                     // The block carries the leaf's L1 block hash; the global exit root manager
                     // records a GER once, with the L1 block hash that first brought it in.
-                    let record = !ger.is_zero()
-                        && self
-                            .db()
-                            .storage_value(
-                                GER_MANAGER_ADDRESS,
-                                mapping_slot(b256_to_u256(&ger), GER_MAPPING_SLOT),
-                            )?
-                            .is_zero();
-                    (Some(new_ts), ger, leaf.block_hash, record)
+                    (new_ts, ger, leaf.block_hash, self.ger_unrecorded(ger)?)
                 }
             }
         };
@@ -131,13 +130,11 @@ impl<S: NodeReader> BatchBuilder<'_, S> {
         self.set_sys(mapping_slot(old_number, STATE_ROOT_SLOT), parent_u)?;
         let number = old_number + U256::from(1);
         self.set_sys(U256::from(LAST_BLOCK_SLOT), number)?;
-        if let Some(ts) = new_ts {
-            self.set_sys(U256::from(TIMESTAMP_SLOT), ts)?;
-        }
+        // An unchanged timestamp (a forced block at or past the limit) writes nothing.
+        self.set_sys(U256::from(TIMESTAMP_SLOT), timestamp)?;
         if record_ger {
             self.set_ger(ger, block_hash_l1)?;
         }
-        let timestamp = new_ts.unwrap_or(U256::ZERO);
         let number_u64 = u64::try_from(number).unwrap_or(u64::MAX);
         let timestamp_u64 = u64::try_from(timestamp).unwrap_or(u64::MAX);
         let mut block = OpenBlock {
@@ -172,6 +169,19 @@ impl<S: NodeReader> BatchBuilder<'_, S> {
         }
         self.block = Some(block);
         Ok(Ok(()))
+    }
+
+    /// Whether `ger` is to be recorded in the global exit root manager: it is not zero, and no
+    /// L1 block hash is recorded for it yet.
+    fn ger_unrecorded(&mut self, ger: B256) -> Result<bool, ExecError> {
+        if ger.is_zero() {
+            return Ok(false);
+        }
+        let slot = mapping_slot(b256_to_u256(&ger), GER_MAPPING_SLOT);
+        Ok(self
+            .db()
+            .storage_value(GER_MANAGER_ADDRESS, slot)?
+            .is_zero())
     }
 
     fn set_ger(&mut self, ger: B256, block_hash: B256) -> Result<(), ExecError> {

@@ -1,16 +1,21 @@
-//! The EVM a batch runs on: revm's mainnet EVM at Berlin over the state tree, with fork 12's two
-//! opcode changes (PUSH0, and BLOCKHASH reading the system contract's record of every block); the
+//! The EVM a batch runs on: revm's mainnet EVM at Berlin over the state tree, with fork 12's
+//! opcode changes (PUSH0; BLOCKHASH reading the system contract's record of every block;
+//! SELFDESTRUCT as SENDALL; RETURN refusing to deploy code that starts with 0xEF, EIP-3541); the
 //! block environment a transaction or a call sees; and what a run's result means (success, gas,
 //! logs, created contract, revert or halt reason).
 
 use revm::context::{BlockEnv, CfgEnv};
 use revm::context_interface::result::{ExecutionResult, Output};
-use revm::interpreter::interpreter_types::{InterpreterTypes, StackTr};
+use revm::context_interface::{ContextTr, JournalTr};
+use revm::interpreter::instructions::control;
+use revm::interpreter::interpreter_types::{
+    InputsTr, InterpreterTypes, MemoryTr, RuntimeFlag, StackTr,
+};
 use revm::interpreter::{
     Host, Instruction, InstructionContext, InstructionExecResult, InstructionResult,
 };
 use revm::primitives::hardfork::SpecId;
-use revm::primitives::{Address, Bytes, Log};
+use revm::primitives::{Address, Bytes, Log, B256};
 use revm::{Context, MainBuilder, MainContext};
 use ruint::aliases::U256;
 use zknode_state::NodeReader;
@@ -32,8 +37,24 @@ pub(super) fn new_evm<'c, S: NodeReader>(db: StateDb<'c, S>, chain_id: u64) -> E
     // BLOCKHASH reads the system contract's record of any earlier block, not only the last 256.
     evm.instruction
         .insert_instruction(0x40, Instruction::new(blockhash), 20);
+    // SELFDESTRUCT is SENDALL: the balance moves, the account stays, no refund.
+    evm.instruction
+        .insert_instruction(0xff, Instruction::new(sendall), SENDALL_GAS);
+    // RETURN from init code refuses code starting with 0xEF (EIP-3541, London's, which revm
+    // only applies from London on).
+    evm.instruction
+        .insert_instruction(0xf3, Instruction::new(ret), 0);
     evm
 }
+
+/// SENDALL's fixed cost, charged before anything else (as the ROM's `SENDALL_GAS`).
+const SENDALL_GAS: u16 = 5_000;
+/// What SENDALL adds when it moves value to an empty account (EIP-161 empty).
+const SENDALL_NEW_ACCOUNT_GAS: u64 = 25_000;
+/// What SENDALL adds when it moves value to a cold account (EIP-2929).
+const SENDALL_COLD_ACCOUNT_GAS: u64 = 2_600;
+/// The largest code a creation may deploy (EIP-170); larger fails on size before anything else.
+const MAX_CODE_SIZE: usize = 0x6000;
 
 /// The block a transaction (or a call) runs in: L2 block `number` at `timestamp`, paid to
 /// `coinbase`, with no base fee and Polygon's block gas limit.
@@ -162,4 +183,85 @@ fn blockhash<H: Host + ?Sized, W: InterpreterTypes>(
     } else {
         Err(InstructionResult::StackOverflow)
     }
+}
+
+/// SELFDESTRUCT as fork 12 has it, SENDALL (EIP-4758): 5,000 gas (the static cost); in a static
+/// context it fails as SELFDESTRUCT does. When the account holds a balance and the target is
+/// another account, the target costs 25,000 more if it is empty and 2,600 more if it is cold, and
+/// the whole balance moves to it; otherwise (no balance, or the account itself as the target)
+/// nothing is charged, loaded or moved, and a self-targeted balance stays. The account is not
+/// destroyed (its code, storage and nonce stay), no gas is refunded, and the frame then stops as
+/// STOP does (success, no return data, the remaining gas back to the caller).
+fn sendall<H: ContextTr + ?Sized, W: InterpreterTypes>(
+    ctx: InstructionContext<'_, H, W>,
+) -> InstructionExecResult {
+    let Some([target]) = ctx.interpreter.stack.popn::<1>() else {
+        return Err(InstructionResult::StackUnderflow);
+    };
+    if ctx.interpreter.runtime_flag.is_static() {
+        return Err(InstructionResult::StateChangeDuringStaticCall);
+    }
+    let target = Address::from_word(B256::from(target.to_be_bytes::<32>()));
+    let me = ctx.interpreter.input.target_address();
+    // The executing account is loaded (and warm) already.
+    let balance = ctx
+        .host
+        .load_account_info_skip_cold_load(me, false, false)?
+        .balance;
+    if balance.is_zero() || target == me {
+        return Err(InstructionResult::Stop);
+    }
+    let to = ctx
+        .host
+        .load_account_info_skip_cold_load(target, false, false)?;
+    let mut cost = 0;
+    if to.is_empty {
+        cost += SENDALL_NEW_ACCOUNT_GAS;
+    }
+    if to.is_cold {
+        cost += SENDALL_COLD_ACCOUNT_GAS;
+    }
+    if !ctx.interpreter.gas.record_regular_cost(cost) {
+        return Err(InstructionResult::OutOfGas);
+    }
+    // Both accounts are loaded; the whole balance of one moves to the other, which cannot fail.
+    if ctx
+        .host
+        .journal_mut()
+        .transfer_loaded(me, target, balance)
+        .is_some()
+    {
+        return Err(InstructionResult::FatalExternalError);
+    }
+    Err(InstructionResult::Stop)
+}
+
+/// RETURN, which in init code (a creation transaction's, CREATE's or CREATE2's: the frames
+/// without a bytecode address) fails with `CreateContractStartingWithEF` when the code it would
+/// deploy starts with 0xEF (EIP-3541). The ROM checks, in order, the memory expansion, the code
+/// size limit, the code deposit cost and then the first byte; each failure is an exceptional halt
+/// (the frame's gas all spent, its changes reverted), and the earlier ones keep their own reason
+/// here too. Everything else is revm's RETURN.
+fn ret<H: Host + ?Sized, W: InterpreterTypes>(
+    ctx: InstructionContext<'_, H, W>,
+) -> InstructionExecResult {
+    if ctx.interpreter.input.bytecode_address().is_none() {
+        let data = ctx.interpreter.stack.data();
+        if let [.., len, offset] = *data {
+            if let (Ok(offset), Ok(len)) = (usize::try_from(offset), usize::try_from(len)) {
+                if (1..=MAX_CODE_SIZE).contains(&len) {
+                    // Charged as RETURN charges it (RETURN's own resize then costs nothing).
+                    ctx.interpreter
+                        .resize_memory(ctx.host.gas_params(), offset, len)?;
+                    let deposit = ctx.host.gas_params().code_deposit_cost(len);
+                    if ctx.interpreter.memory.slice_len(offset, 1)[0] == 0xEF
+                        && ctx.interpreter.gas.remaining() >= deposit
+                    {
+                        return Err(InstructionResult::CreateContractStartingWithEF);
+                    }
+                }
+            }
+        }
+    }
+    control::ret(ctx)
 }

@@ -17,7 +17,9 @@
 //!
 //! A batch run, step by step:
 //! 1. The EVM is built over a [`StateDb`] on the tree: Berlin, plus fork 12's PUSH0 and
-//!    BLOCKHASH (`evm.rs`), inside a [`BatchBuilder`] (`session.rs`).
+//!    BLOCKHASH, SELFDESTRUCT as SENDALL (the balance moves, the account stays, no refund) and
+//!    EIP-3541 (no new code starting with 0xEF) (`evm.rs`), inside a [`BatchBuilder`]
+//!    (`session.rs`).
 //! 2. The data is decoded and its shape checked (a forced batch has no changeL2Block, a sequenced
 //!    one starts with one); a failure makes the whole batch invalid (`mod.rs`, [`execute_batch`]).
 //! 3. Every transaction's sender is recovered (its chain id checked first), on all cores, and
@@ -29,7 +31,9 @@
 //!      which make a batch from L1 invalid; then the system contract's block number, previous
 //!      state root and timestamp, the global exit root from its L1 info leaf, and the header
 //!      fields of the block's info tree (`block.rs`, `begin_block`). A forced batch's one block
-//!      opens with its first transaction;
+//!      opens with its first transaction, at the batch's timestamp limit or, when the limit is
+//!      not later, at the current timestamp; its GER is the batch's L1 info root, recorded with
+//!      the forced L1 block hash unless it is zero or already recorded (as the ROM does);
 //!    - a transaction ([`BatchBuilder::execute_tx`], after a checkpoint of the open block and of
 //!      the database, which [`BatchBuilder::rollback_last`] returns to) whose sender step 3
 //!      could not give (wrong chain id, bad signature) is skipped with that reason; any other is
