@@ -197,15 +197,27 @@ async fn wallet_flow(db_url: Option<String>) {
         .with_gas_price(GWEI);
     let sent = p.send_transaction(tx).await.unwrap();
     assert!(receipt(&p, *sent.tx_hash()).await.status());
+    // The batch witness the aggregator will prove, for a closed batch: it checks against the
+    // stored roots.
+    let b1 = common::call(&p, "zkevm_getBatchWitness", serde_json::json!(["0x1"]))
+        .await
+        .unwrap();
+    let w = zknode_witness::BatchWitness::from_json(&b1.to_string()).unwrap();
+    let root = w.check().expect("the witness checks");
+    let (code, msg) = common::call(&p, "zkevm_getBatchWitness", serde_json::json!(["0x0"]))
+        .await
+        .unwrap_err();
+    assert_eq!(code, -32000, "{msg}");
     drop(p);
     assert!(node.terminate().success());
 
-    let checked = reexecute_closed_batches(&data, db_url.as_deref()).await;
-    assert!(checked >= 2, "only {checked} closed batches");
+    let roots = reexecute_closed_batches(&data, db_url.as_deref()).await;
+    assert!(roots.len() >= 2, "only {} closed batches", roots.len());
+    assert_eq!(root.to_u256(), U256::from_be_bytes(roots[0].0));
 }
 
 /// Re-executes every closed batch from its stored data and checks its roots, block by block.
-async fn reexecute_closed_batches(data: &std::path::Path, db_url: Option<&str>) -> usize {
+async fn reexecute_closed_batches(data: &std::path::Path, db_url: Option<&str>) -> Vec<B256> {
     use zknode_executor::{execute_batch, BatchContext};
     use zknode_storage::{BatchStatus, BlockReader, StateDb};
     let url = db_url.map_or_else(
@@ -215,7 +227,7 @@ async fn reexecute_closed_batches(data: &std::path::Path, db_url: Option<&str>) 
     let db = StateDb::connect(&url).await.unwrap();
     let store = zknode_state::RocksStore::open(&data.join("state-tree")).unwrap();
     let to_hash = |b: &B256| zknode_state::Hash::from_u256(U256::from_be_bytes(b.0)).unwrap();
-    let mut checked = 0;
+    let mut roots = Vec::new();
     let mut n = 1;
     while let Some(batch) = db.batch(n).await.unwrap() {
         if batch.status == BatchStatus::Open {
@@ -258,11 +270,11 @@ async fn reexecute_closed_batches(data: &std::path::Path, db_url: Option<&str>) 
                 "block {num}"
             );
         }
-        checked += 1;
+        roots.push(batch.state_root);
         n += 1;
     }
     db.close().await;
-    checked
+    roots
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
