@@ -122,7 +122,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             db: db.clone(),
             store: store.clone(),
             pool: pool.clone(),
-            gas_price: cfg.pool.min_gas_price,
+            gas_price: u128::from(cfg.pool.min_gas_price),
             head: head_rx,
             accepting: accepting.clone(),
             metrics: rpc_metrics.clone(),

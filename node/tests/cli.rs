@@ -103,3 +103,79 @@ fn processor_vectors_pass_and_a_tampered_one_fails() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("#1: FAIL (malformed vector"), "{stdout}");
 }
+
+#[test]
+fn bad_configuration_is_refused_with_the_reason_and_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "chain_id = [").unwrap();
+    let unknown = dir.path().join("unknown.toml");
+    std::fs::write(&unknown, "[sequencer]\nblock_tiem_ms = 5\n").unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    for (args, want) in [
+        (vec!["run", "--config", bad.to_str().unwrap()], "bad.toml"),
+        (
+            vec!["run", "--config", unknown.to_str().unwrap()],
+            "block_tiem_ms",
+        ),
+        (
+            vec!["run", "--config", "/no/such/file.toml"],
+            "/no/such/file.toml",
+        ),
+        (
+            vec![
+                "run",
+                "--data-dir",
+                data,
+                "--set",
+                "sequencer.block_time_ms=0",
+            ],
+            "block_time_ms",
+        ),
+        (
+            vec!["run", "--data-dir", data, "--set", "oops"],
+            "KEY=VALUE",
+        ),
+        (
+            vec!["run", "--data-dir", data, "--metrics-addr", "nowhere"],
+            "metrics_addr",
+        ),
+        (
+            vec![
+                "run",
+                "--data-dir",
+                data,
+                "--set",
+                "genesis=\"/no/genesis.json\"",
+            ],
+            "/no/genesis.json",
+        ),
+    ] {
+        let out = zknode(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn the_example_configuration_is_what_run_reads() {
+    let out = zknode(&["config", "example"]);
+    assert!(out.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("node.toml");
+    std::fs::write(&f, &out.stdout).unwrap();
+    let show = zknode(&["config", "show", "--config", f.to_str().unwrap()]);
+    assert!(
+        show.status.success(),
+        "{}",
+        String::from_utf8_lossy(&show.stderr)
+    );
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        text.contains("block_time_ms: 1000") && text.contains("8545"),
+        "{text}"
+    );
+}

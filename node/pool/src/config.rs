@@ -26,7 +26,7 @@ pub struct PoolConfig {
     pub global_queue: u64,
     /// The lowest offered price per gas accepted, in wei ("gas price too low" below).
     /// zkevm-node's `DefaultMinGasPriceAllowed`.
-    pub min_gas_price: u128,
+    pub min_gas_price: u64,
     /// The most gas one transaction may ask for ("exceeds block gas limit" above): the
     /// executor's per-transaction limit, [`zknode_executor::system::TX_GAS_LIMIT`].
     pub block_gas_limit: u64,
