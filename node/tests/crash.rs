@@ -54,7 +54,12 @@ async fn wait_receipts<P: Provider>(p: &P, hashes: &[B256], secs: u64) {
 async fn sigkill_while_transactions_stream_in_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let args = ["--set", "sequencer.block_time_ms=100", "--set", "sequencer.max_batch_txs=40"];
+    let args = [
+        "--set",
+        "sequencer.block_time_ms=100",
+        "--set",
+        "sequencer.max_batch_txs=40",
+    ];
     let node = Node::start(&data, None, &args);
     let dev: PrivateKeySigner = DEV_KEY.parse().unwrap();
     let p = ProviderBuilder::new()
@@ -109,7 +114,11 @@ async fn sigkill_while_transactions_stream_in_loses_nothing() {
     stop.store(true, Ordering::SeqCst);
     streamer.await.unwrap();
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 20, "only {} transactions were sent", acked.len());
+    assert!(
+        acked.len() >= 20,
+        "only {} transactions were sent",
+        acked.len()
+    );
     println!("{} transactions acknowledged before SIGKILL", acked.len());
 
     // Restart on the same directory: everything acknowledged lands.
@@ -122,20 +131,36 @@ async fn sigkill_while_transactions_stream_in_loses_nothing() {
     let mut child: Option<B256> = None;
     let mut seen = 0;
     for n in (0..=head).rev() {
-        let b = p.get_block_by_number(n.into()).await.unwrap().expect("a stored block");
+        let b = p
+            .get_block_by_number(n.into())
+            .await
+            .unwrap()
+            .expect("a stored block");
         if let Some(parent) = child {
-            assert_eq!(b.header.hash, parent, "block {} names another parent", n + 1);
+            assert_eq!(
+                b.header.hash,
+                parent,
+                "block {} names another parent",
+                n + 1
+            );
         }
         child = Some(b.header.parent_hash);
         for h in b.transactions.hashes() {
-            let r = p.get_transaction_receipt(h).await.unwrap().expect("a receipt");
+            let r = p
+                .get_transaction_receipt(h)
+                .await
+                .unwrap()
+                .expect("a receipt");
             assert_eq!(r.block_hash, Some(b.header.hash));
             seen += 1;
         }
     }
     assert_eq!(child, Some(B256::ZERO), "block 0 has a parent");
     assert!(seen >= acked.len() + funding.len());
-    println!("after the restart: {} blocks, {seen} transactions, all whole", head + 1);
+    println!(
+        "after the restart: {} blocks, {seen} transactions, all whole",
+        head + 1
+    );
     // The last block's state is readable.
     for s in &senders {
         let nonce = p.get_transaction_count(s.address()).await.unwrap();
