@@ -8,79 +8,38 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use zknode_aggregator::db::{Backend, Db, DbError, ProofInfo, ProofKind};
 use zknode_witness::{random_witness, BatchWitness};
 
-use zknode_sqldb::harness::PgCluster;
+use zknode_sqldb::harness::TestLocation;
 
 /// A database for one test, deleted (or its cluster stopped) on drop.
 struct TestDb {
     db: Db,
-    url: String,
-    _guard: Guard,
-}
-
-enum Guard {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres(#[allow(dead_code)] PgCluster),
+    /// Keeps the database (and its URL) alive.
+    at: TestLocation,
 }
 
 impl TestDb {
     async fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().unwrap();
         // A directory that does not exist yet: connect creates it and the file.
-        let url = Db::sqlite_url(&dir.path().join("data").join("jobs.db"));
-        let db = Db::connect(&url).await.unwrap();
+        let at = TestLocation::sqlite("data/jobs.db");
+        let db = Db::connect(&at.url).await.unwrap();
         assert_eq!(db.backend(), Backend::Sqlite);
-        TestDb {
-            db,
-            url,
-            _guard: Guard::Sqlite(dir),
-        }
+        TestDb { db, at }
     }
 
     async fn postgres() -> Option<TestDb> {
-        let cluster = tokio::task::spawn_blocking(PgCluster::start)
-            .await
-            .unwrap()?;
-        let url = cluster.url();
-        let db = Db::connect(&url).await.unwrap();
+        let at = TestLocation::postgres().await?;
+        let db = Db::connect(&at.url).await.unwrap();
         assert_eq!(db.backend(), Backend::Postgres);
-        Some(TestDb {
-            db,
-            url,
-            _guard: Guard::Postgres(cluster),
-        })
+        Some(TestDb { db, at })
     }
 
     /// A second handle on the same database, with its own connections (as a second process).
     async fn reconnect(&self) -> Db {
-        Db::connect(&self.url).await.unwrap()
+        Db::connect(&self.at.url).await.unwrap()
     }
 }
 
-/// Each scenario as two tests: `sqlite::NAME` and `postgres::NAME`.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let t = super::TestDb::sqlite().await;
-                    super::$name(&t).await;
-                    t.db.close().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(t) = super::TestDb::postgres().await else { return };
-                    super::$name(&t).await;
-                    t.db.close().await;
-                }
-            )*
-        }
-    };
-}
+use zknode_sqldb::on_both;
 
 on_both!(
     lock_order,

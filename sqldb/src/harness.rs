@@ -265,3 +265,70 @@ fn unprivileged_user() -> (u32, u32) {
         .or_else(|| find("nobody"))
         .unwrap_or((65534, 65534))
 }
+
+/// Where a test database lives: a SQLite file in a temporary directory, or a fresh PostgreSQL
+/// cluster; both are deleted when this is dropped.
+pub struct TestLocation {
+    /// The URL to connect to.
+    pub url: String,
+    _guard: LocationGuard,
+}
+
+enum LocationGuard {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres(#[allow(dead_code)] PgCluster),
+}
+
+impl TestLocation {
+    /// A SQLite database at `path` (relative, its directories not created yet) inside a new
+    /// temporary directory.
+    pub fn sqlite(path: &str) -> TestLocation {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        TestLocation {
+            url: crate::sqlite_url(&dir.path().join(path)),
+            _guard: LocationGuard::Sqlite(dir),
+        }
+    }
+
+    /// The `postgres` database of a fresh cluster; `None` (with the reason printed) when
+    /// PostgreSQL is not installed, as [`PgCluster::start`].
+    pub async fn postgres() -> Option<TestLocation> {
+        let cluster = tokio::task::spawn_blocking(PgCluster::start)
+            .await
+            .expect("the cluster start task")?;
+        Some(TestLocation {
+            url: cluster.url(),
+            _guard: LocationGuard::Postgres(cluster),
+        })
+    }
+}
+
+/// Declares each named scenario twice, as `sqlite::NAME` and `postgres::NAME` tokio tests. The
+/// invoking file defines `TestDb` with `async fn sqlite() -> TestDb`, `async fn postgres() ->
+/// Option<TestDb>` (`None` skips) and a `db` field with `async fn close(&self)`, and each
+/// scenario as `async fn NAME(t: &TestDb)`.
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let t = super::TestDb::sqlite().await;
+                    super::$name(&t).await;
+                    t.db.close().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(t) = super::TestDb::postgres().await else { return };
+                    super::$name(&t).await;
+                    t.db.close().await;
+                }
+            )*
+        }
+    };
+}

@@ -14,7 +14,7 @@ use zknode_executor::RawTx;
 use zknode_pool::{
     intrinsic_gas, AccountReader, AddError, Pool, PoolConfig, PoolCounts, PoolTxState, PoolTxStatus,
 };
-use zknode_sqldb::harness::PgCluster;
+use zknode_sqldb::harness::TestLocation;
 use zknode_storage::{
     BlockWriter, NewBatch, NewBlock, NewReceipt, NewTransaction, PoolStore, StateDb,
 };
@@ -26,38 +26,21 @@ use zknode_storage::{
 /// A database for one test, deleted (or its cluster stopped) on drop.
 struct TestDb {
     db: StateDb,
-    url: String,
-    _guard: Guard,
-}
-
-enum Guard {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres(#[allow(dead_code)] PgCluster),
+    /// Keeps the database (and its URL) alive.
+    at: TestLocation,
 }
 
 impl TestDb {
     async fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().unwrap();
-        let url = zknode_storage::sqlite_url(&dir.path().join("state.db"));
-        let db = StateDb::connect(&url).await.unwrap();
-        TestDb {
-            db,
-            url,
-            _guard: Guard::Sqlite(dir),
-        }
+        let at = TestLocation::sqlite("state.db");
+        let db = StateDb::connect(&at.url).await.unwrap();
+        TestDb { db, at }
     }
 
     async fn postgres() -> Option<TestDb> {
-        let cluster = tokio::task::spawn_blocking(PgCluster::start)
-            .await
-            .unwrap()?;
-        let url = cluster.url();
-        let db = StateDb::connect(&url).await.unwrap();
-        Some(TestDb {
-            db,
-            url,
-            _guard: Guard::Postgres(cluster),
-        })
+        let at = TestLocation::postgres().await?;
+        let db = StateDb::connect(&at.url).await.unwrap();
+        Some(TestDb { db, at })
     }
 
     /// A pool with the default settings (chain id [`CHAIN`]).
@@ -70,31 +53,7 @@ impl TestDb {
     }
 }
 
-/// Each scenario as two tests: `sqlite::NAME` and `postgres::NAME`.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let t = super::TestDb::sqlite().await;
-                    super::$name(&t).await;
-                    t.db.close().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(t) = super::TestDb::postgres().await else { return };
-                    super::$name(&t).await;
-                    t.db.close().await;
-                }
-            )*
-        }
-    };
-}
+use zknode_sqldb::on_both;
 
 on_both!(
     refuses_undecodable_bytes,
@@ -973,7 +932,7 @@ async fn accepted_transactions_survive_a_restart(t: &TestDb) {
     drop(pool);
 
     // Another connection, as after a restart of the node.
-    let db = StateDb::connect(&t.url).await.unwrap();
+    let db = StateDb::connect(&t.at.url).await.unwrap();
     let pool = Pool::open(db.clone(), config()).await.unwrap();
     assert_eq!(
         pool.counts(),

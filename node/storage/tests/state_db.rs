@@ -3,7 +3,7 @@
 //! installed; `ZKNODE_REQUIRE_POSTGRES=1` makes that a failure).
 
 use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
-use zknode_sqldb::harness::PgCluster;
+use zknode_sqldb::harness::TestLocation;
 use zknode_storage::{
     Backend, BatchClose, BatchStatus, BlockReader, BlockWriter, L1Block, LatestBatchNumbers,
     LogFilter, NewBatch, NewBlock, NewLog, NewReceipt, NewTransaction, OpenBatchProgress,
@@ -13,69 +13,27 @@ use zknode_storage::{
 /// A database for one test, deleted (or its cluster stopped) on drop.
 struct TestDb {
     db: StateDb,
-    url: String,
-    _guard: Guard,
-}
-
-enum Guard {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres(#[allow(dead_code)] PgCluster),
+    /// Keeps the database (and its URL) alive.
+    at: TestLocation,
 }
 
 impl TestDb {
     async fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().unwrap();
-        // A directory that does not exist yet: connect creates it and the file.
-        let url = zknode_storage::sqlite_url(&dir.path().join("data").join("state.db"));
-        let db = StateDb::connect(&url).await.unwrap();
+        let at = TestLocation::sqlite("data/state.db");
+        let db = StateDb::connect(&at.url).await.unwrap();
         assert_eq!(db.backend(), Backend::Sqlite);
-        TestDb {
-            db,
-            url,
-            _guard: Guard::Sqlite(dir),
-        }
+        TestDb { db, at }
     }
 
     async fn postgres() -> Option<TestDb> {
-        let cluster = tokio::task::spawn_blocking(PgCluster::start)
-            .await
-            .unwrap()?;
-        let url = cluster.url();
-        let db = StateDb::connect(&url).await.unwrap();
+        let at = TestLocation::postgres().await?;
+        let db = StateDb::connect(&at.url).await.unwrap();
         assert_eq!(db.backend(), Backend::Postgres);
-        Some(TestDb {
-            db,
-            url,
-            _guard: Guard::Postgres(cluster),
-        })
+        Some(TestDb { db, at })
     }
 }
 
-/// Each scenario as two tests: `sqlite::NAME` and `postgres::NAME`.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let t = super::TestDb::sqlite().await;
-                    super::$name(&t).await;
-                    t.db.close().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(t) = super::TestDb::postgres().await else { return };
-                    super::$name(&t).await;
-                    t.db.close().await;
-                }
-            )*
-        }
-    };
-}
+use zknode_sqldb::on_both;
 
 on_both!(
     blocks_round_trip_with_transactions_receipts_and_logs,
@@ -530,8 +488,8 @@ async fn concurrent_writers_store_one_block(t: &TestDb) {
     let parent = blocks[2].1;
     // Two handles with their own connections (as two processes) race for block 3 with
     // different contents, and a third closes the batch meanwhile.
-    let a = StateDb::connect(&t.url).await.unwrap();
-    let b = StateDb::connect(&t.url).await.unwrap();
+    let a = StateDb::connect(&t.at.url).await.unwrap();
+    let b = StateDb::connect(&t.at.url).await.unwrap();
     let block_a = block(3, parent, 0, vec![tx(30, 0, vec![log(0xa3, &[3], b"a")])]);
     let block_b = block(3, parent, 0, vec![tx(31, 2, vec![]), tx(32, 0, vec![])]);
     let (ra, rb) = tokio::join!(
@@ -820,7 +778,7 @@ async fn reopened_database_keeps_everything(t: &TestDb) {
     );
     t.db.close().await;
 
-    let db = StateDb::connect(&t.url).await.unwrap();
+    let db = StateDb::connect(&t.at.url).await.unwrap();
     assert_eq!(db.latest_block_number().await.unwrap(), Some(2));
     let after = (
         db.block_by_number(2).await.unwrap(),
@@ -1158,7 +1116,7 @@ async fn pool_rows_insert_replace_fail_and_load(t: &TestDb) {
     db.insert_pool_tx(&a1).await.unwrap();
 
     // Reopened, oldest first.
-    let again = StateDb::connect(&t.url).await.unwrap();
+    let again = StateDb::connect(&t.at.url).await.unwrap();
     assert_eq!(
         again.pending_pool_txs().await.unwrap(),
         vec![a1.clone(), a0_other.clone(), b1.clone(), revived.clone()]
