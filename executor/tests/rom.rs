@@ -4,7 +4,10 @@
 //! transactions, CREATE and CREATE2), and a forced batch's block keeps the current timestamp when
 //! the limit is not later and records only a new, non-zero GER. Contracts are hand-assembled.
 
-use std::collections::{BTreeMap, HashMap};
+mod common;
+
+use common::{addr, key, CHAIN, GWEI};
+use std::collections::HashMap;
 
 use revm::primitives::{keccak256, Address, Bytes, B256, U256};
 use zknode_executor::system::{mapping_slot, GER_MANAGER_ADDRESS, SYSTEM_ADDRESS, TIMESTAMP_SLOT};
@@ -15,34 +18,7 @@ use zknode_executor::{
 use zknode_state::genesis::{self, GenesisAccount, Number};
 use zknode_state::{keys, Hash, MemoryStore, StateTree};
 
-const CHAIN: u64 = 1001;
-const GWEI: u64 = 1_000_000_000;
-
-fn key(i: u64) -> secp256k1::SecretKey {
-    let mut b = [0u8; 32];
-    b[24..].copy_from_slice(&(i + 1).to_be_bytes());
-    secp256k1::SecretKey::from_byte_array(b).unwrap()
-}
-
-fn addr(i: u64) -> Address {
-    let pk = secp256k1::PublicKey::from_secret_key(secp256k1::SECP256K1, &key(i));
-    Address::from_slice(&keccak256(&pk.serialize_uncompressed()[1..])[12..])
-}
-
-fn ctx() -> BatchContext {
-    BatchContext {
-        chain_id: CHAIN,
-        fork_id: 12,
-        sequencer: Address::repeat_byte(0x5e),
-        timestamp_limit: 1_000,
-        l1_info_root: B256::repeat_byte(1),
-        old_acc_input_hash: B256::ZERO,
-        forced_block_hash_l1: B256::ZERO,
-        l1_info: BTreeMap::new(),
-        verify_l1_info_proofs: true,
-        with_proofs: true,
-    }
-}
+use common::ctx;
 
 /// A contract of the genesis: address, balance (wei), code, storage.
 struct Contract {
