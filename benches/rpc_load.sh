@@ -51,6 +51,8 @@ for run in $RUNS; do
   kill -TERM "$node"
   wait "$node"
   node=
+  du -sh "$data" | sed 's/^/data directory: /'
+  rm -rf "$data"
   echo "node: $(grep -c 'block stored' "$work/node.log") blocks, \
 $(grep -c 'batch closed' "$work/node.log") batches closed"
 done
