@@ -466,15 +466,7 @@ fn methods(api: NodeApi) -> Result<RpcModule<NodeApi>, jsonrpsee::core::Register
         let args: CallArgs = param(&p, 0, "call object")?;
         let req = args.request()?;
         let root = c.root_of(BlockId::parse(p.get(1))?).await?;
-        let c2 = c.clone();
-        let r = tokio::task::spawn_blocking(move || {
-            let tree = StateTree::at_root(&*c2.store, root_hash(&root)?);
-            let mut evm = ReadOnlyEvm::new(tree, &*c2.store, c2.chain_id, c2.coinbase)
-                .map_err(|e| RpcError::internal("call", e))?;
-            evm.call(&req).map_err(|e| RpcError::internal("call", e))
-        })
-        .await
-        .map_err(|e| RpcError::internal("call task", e))??;
+        let r = c.with_evm(root, "call", move |evm| evm.call(&req)).await?;
         if r.success {
             Ok(json!(json::data(&r.output)))
         } else if r
@@ -493,16 +485,9 @@ fn methods(api: NodeApi) -> Result<RpcModule<NodeApi>, jsonrpsee::core::Register
         let args: CallArgs = param(&p, 0, "call object")?;
         let req = args.request()?;
         let root = c.root_of(BlockId::parse(p.get(1))?).await?;
-        let c2 = c.clone();
-        let r = tokio::task::spawn_blocking(move || {
-            let tree = StateTree::at_root(&*c2.store, root_hash(&root)?);
-            let mut evm = ReadOnlyEvm::new(tree, &*c2.store, c2.chain_id, c2.coinbase)
-                .map_err(|e| RpcError::internal("estimate", e))?;
-            evm.estimate_gas(&req)
-                .map_err(|e| RpcError::internal("estimate", e))
-        })
-        .await
-        .map_err(|e| RpcError::internal("estimate task", e))??;
+        let r = c
+            .with_evm(root, "estimate", move |evm| evm.estimate_gas(&req))
+            .await?;
         match r {
             Ok(gas) => Ok(json!(json::qty(gas))),
             Err(failed) => match failed.failure.as_deref() {
@@ -605,6 +590,27 @@ fn methods(api: NodeApi) -> Result<RpcModule<NodeApi>, jsonrpsee::core::Register
 }
 
 impl NodeApi {
+    /// Runs `f` on the read-only EVM over state root `root`, on a blocking thread (execution is
+    /// CPU work); `what` names the work in errors.
+    async fn with_evm<T: Send + 'static>(
+        self: &Arc<Self>,
+        root: B256,
+        what: &'static str,
+        f: impl FnOnce(&mut ReadOnlyEvm<'_, &RocksStore>) -> Result<T, zknode_executor::ExecError>
+            + Send
+            + 'static,
+    ) -> Result<T, RpcError> {
+        let c = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let tree = StateTree::at_root(&*c.store, root_hash(&root)?);
+            let mut evm = ReadOnlyEvm::new(tree, &*c.store, c.chain_id, c.coinbase)
+                .map_err(|e| RpcError::internal(what, e))?;
+            f(&mut evm).map_err(|e| RpcError::internal(what, e))
+        })
+        .await
+        .map_err(|e| RpcError::internal(what, e))?
+    }
+
     /// The batch witness of closed batch `number`, rebuilt by executing its stored data from
     /// the previous batch's root with proofs (nothing is written): what the aggregator proves.
     async fn batch_witness(self: &Arc<Self>, number: u64) -> Result<Value, RpcError> {
