@@ -12,6 +12,8 @@ use crate::smt::hash::Hash;
 pub struct RocksStore {
     db: rocksdb::DB,
     cache: Option<NodeCache>,
+    /// Opened with [`RocksStore::open_secondary`]: reads only.
+    secondary: bool,
 }
 
 const CF_NODES: &str = "smt_nodes";
@@ -29,6 +31,53 @@ const HEAD_KEY: &[u8] = b"head";
 /// every 2 MiB page of the cache, a full GiB of memory per store.)
 pub const DEFAULT_NODE_CACHE_BYTES: usize = 1 << 30;
 
+/// The database and column family options both ways of opening share (a secondary must open
+/// the primary's column families).
+fn options() -> (rocksdb::Options, Vec<rocksdb::ColumnFamilyDescriptor>) {
+    let mut opts = rocksdb::Options::default();
+    opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    // Reads of nodes not in the in-process cache are scattered over files much larger than
+    // any cache: reading them in place from the page cache saves a system call and a copy
+    // per read (blocks are uncompressed, see below; checksums are still verified).
+    opts.set_allow_mmap_reads(true);
+    // Commits write their nodes from several threads (see `write_nodes`); this lets each
+    // writer insert into the memtable without waiting for the others. Nothing here reads
+    // through snapshots, whose immutability is what it relaxes.
+    opts.set_unordered_write(true);
+    let mut nodes_opts = rocksdb::Options::default();
+    // Nodes are hashes and field elements: incompressible, so compressing them only costs
+    // time in flushes and compactions.
+    nodes_opts.set_compression_type(rocksdb::DBCompressionType::None);
+    let mut table = rocksdb::BlockBasedOptions::default();
+    table.set_bloom_filter(10.0, false);
+    table.set_block_cache(&rocksdb::Cache::new_lru_cache(256 << 20));
+    // Keys are hashes: point lookups only, so a hash index inside data blocks.
+    table.set_data_block_index_type(rocksdb::DataBlockIndexType::BinaryAndHash);
+    table.set_data_block_hash_ratio(0.75);
+    // Small blocks: a read wants one 100-byte node from a block it then checksums whole, and
+    // reads are scattered, so 1 KiB blocks cut the work per read (and the index grows to one
+    // entry per ten nodes, kept in memory).
+    table.set_block_size(1 << 10);
+    nodes_opts.set_block_based_table_factory(&table);
+    // A whole-key bloom filter on the memtable, so reads of nodes not written recently skip
+    // its skip list.
+    nodes_opts.set_memtable_prefix_bloom_ratio(0.05);
+    nodes_opts.set_memtable_whole_key_filtering(true);
+    // Large memtables and a large first level: each commit writes some 100 bytes per node
+    // (about 10 MB for 10,000 writes), and with random keys every compaction into a level
+    // rewrites most of it, so fewer, larger levels write much less. Memory: up to two
+    // memtables of 256 MiB.
+    nodes_opts.set_write_buffer_size(256 << 20);
+    nodes_opts.set_max_bytes_for_level_base(1 << 30);
+    nodes_opts.set_target_file_size_base(128 << 20);
+    let cfs = vec![
+        rocksdb::ColumnFamilyDescriptor::new(CF_NODES, nodes_opts),
+        rocksdb::ColumnFamilyDescriptor::new(CF_META, rocksdb::Options::default()),
+        rocksdb::ColumnFamilyDescriptor::new(CF_CODE, rocksdb::Options::default()),
+    ];
+    (opts, cfs)
+}
+
 impl RocksStore {
     /// Opens (creating if needed) a store in directory `path`, with a node cache of
     /// [`DEFAULT_NODE_CACHE_BYTES`].
@@ -39,49 +88,9 @@ impl RocksStore {
     /// Opens (creating if needed) a store in directory `path` whose in-process node cache holds
     /// at most about `cache_bytes` (0: no cache).
     pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self> {
-        let mut opts = rocksdb::Options::default();
+        let (mut opts, cfs) = options();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
-        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        // Reads of nodes not in the in-process cache are scattered over files much larger than
-        // any cache: reading them in place from the page cache saves a system call and a copy
-        // per read (blocks are uncompressed, see below; checksums are still verified).
-        opts.set_allow_mmap_reads(true);
-        // Commits write their nodes from several threads (see `write_nodes`); this lets each
-        // writer insert into the memtable without waiting for the others. Nothing here reads
-        // through snapshots, whose immutability is what it relaxes.
-        opts.set_unordered_write(true);
-        let mut nodes_opts = rocksdb::Options::default();
-        // Nodes are hashes and field elements: incompressible, so compressing them only costs
-        // time in flushes and compactions.
-        nodes_opts.set_compression_type(rocksdb::DBCompressionType::None);
-        let mut table = rocksdb::BlockBasedOptions::default();
-        table.set_bloom_filter(10.0, false);
-        table.set_block_cache(&rocksdb::Cache::new_lru_cache(256 << 20));
-        // Keys are hashes: point lookups only, so a hash index inside data blocks.
-        table.set_data_block_index_type(rocksdb::DataBlockIndexType::BinaryAndHash);
-        table.set_data_block_hash_ratio(0.75);
-        // Small blocks: a read wants one 100-byte node from a block it then checksums whole, and
-        // reads are scattered, so 1 KiB blocks cut the work per read (and the index grows to one
-        // entry per ten nodes, kept in memory).
-        table.set_block_size(1 << 10);
-        nodes_opts.set_block_based_table_factory(&table);
-        // A whole-key bloom filter on the memtable, so reads of nodes not written recently skip
-        // its skip list.
-        nodes_opts.set_memtable_prefix_bloom_ratio(0.05);
-        nodes_opts.set_memtable_whole_key_filtering(true);
-        // Large memtables and a large first level: each commit writes some 100 bytes per node
-        // (about 10 MB for 10,000 writes), and with random keys every compaction into a level
-        // rewrites most of it, so fewer, larger levels write much less. Memory: up to two
-        // memtables of 256 MiB.
-        nodes_opts.set_write_buffer_size(256 << 20);
-        nodes_opts.set_max_bytes_for_level_base(1 << 30);
-        nodes_opts.set_target_file_size_base(128 << 20);
-        let cfs = vec![
-            rocksdb::ColumnFamilyDescriptor::new(CF_NODES, nodes_opts),
-            rocksdb::ColumnFamilyDescriptor::new(CF_META, rocksdb::Options::default()),
-            rocksdb::ColumnFamilyDescriptor::new(CF_CODE, rocksdb::Options::default()),
-        ];
         let db = rocksdb::DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| {
             Error::Storage(format!(
                 "opening the state tree database at {}: {e}",
@@ -91,7 +100,68 @@ impl RocksStore {
         Ok(Self {
             db,
             cache: NodeCache::with_capacity_bytes(cache_bytes),
+            secondary: false,
         })
+    }
+
+    /// Opens the store in directory `primary` as a read-only secondary instance of the process
+    /// that has it open (see [`RocksStore::catch_up`]); `secondary` is a directory of its own,
+    /// created if needed, where RocksDB keeps the secondary's logs. Several processes can each
+    /// hold a secondary beside one primary. Writes ([`NodeStore::commit`],
+    /// [`CodeStore::put_code`]) fail with an error, and so does [`NodeStore::head`] (see
+    /// there): open trees at roots named elsewhere. The node cache is safe here: nodes are
+    /// stored under their hash and never change.
+    pub fn open_secondary(primary: &Path, secondary: &Path, cache_bytes: usize) -> Result<Self> {
+        std::fs::create_dir_all(secondary).map_err(|e| {
+            Error::Storage(format!(
+                "creating the secondary's directory {}: {e}",
+                secondary.display()
+            ))
+        })?;
+        let (mut opts, cfs) = options();
+        // A secondary keeps every file it has seen open, so that files the primary's
+        // compactions delete stay readable until the next catch-up (RocksDB asks for this).
+        opts.set_max_open_files(-1);
+        let db = rocksdb::DB::open_cf_descriptors_as_secondary(&opts, primary, secondary, cfs)
+            .map_err(|e| {
+                Error::Storage(format!(
+                    "opening the state tree database at {} as a secondary (in {}): {e}",
+                    primary.display(),
+                    secondary.display()
+                ))
+            })?;
+        Ok(Self {
+            db,
+            cache: NodeCache::with_capacity_bytes(cache_bytes),
+            secondary: true,
+        })
+    }
+
+    /// Whether this is a read-only secondary ([`RocksStore::open_secondary`]).
+    pub fn is_secondary(&self) -> bool {
+        self.secondary
+    }
+
+    /// On a secondary, reads what the primary has written since the last catch-up (its log and
+    /// its new files); until then the secondary answers from what it had seen. After it, every
+    /// root the primary had committed before the call is readable. On a primary, nothing to do.
+    pub fn catch_up(&self) -> Result<()> {
+        if !self.secondary {
+            return Ok(());
+        }
+        self.db
+            .try_catch_up_with_primary()
+            .map_err(|e| Error::Storage(format!("catching up with the primary: {e}")))
+    }
+
+    /// An error for a write on a secondary.
+    fn writable(&self, what: &str) -> Result<()> {
+        if self.secondary {
+            return Err(Error::Storage(format!(
+                "{what}: this state tree is a read-only secondary instance"
+            )));
+        }
+        Ok(())
     }
 
     /// The in-process node cache, if on.
@@ -171,6 +241,7 @@ impl RocksStore {
     /// are content-addressed, so nodes that no head names are harmless (garbage until pruned).
     fn write_nodes(&self, nodes: &[(Hash, Node)]) -> Result<()> {
         use rayon::prelude::*;
+        self.writable("writing nodes")?;
         let cf = self.cf(CF_NODES)?;
         // Keys in order: the memtable's skip list takes a sorted run much faster than random
         // hashes (unsorted, its insertion was a quarter of a batched update's time).
@@ -220,6 +291,7 @@ impl NodeStore for RocksStore {
     /// replays its log as a prefix, and the log holds the head after every node the head
     /// names, so after a crash the head is the old root or the new one with all of its nodes.
     fn commit(&self, nodes: &[(Hash, Node)], head: Hash) -> Result<()> {
+        self.writable("committing a root")?;
         self.write_nodes(nodes)?;
         self.db
             .put_cf(self.cf(CF_META)?, HEAD_KEY, head.to_bytes())
@@ -236,7 +308,19 @@ impl NodeStore for RocksStore {
         Ok(())
     }
 
+    /// On a secondary, an error: RocksDB's secondary can keep answering a key the primary has
+    /// since overwritten, from the memtable it replayed, once the primary has flushed that key
+    /// to a file (seen with RocksDB 10.4). Nodes and code are stored under their hash and never
+    /// overwritten, so they are unaffected; the head root is, so a reader of a secondary takes
+    /// its roots from elsewhere (the node: the blocks in its database).
     fn head(&self) -> Result<Hash> {
+        if self.secondary {
+            return Err(Error::Storage(
+                "the head root of a secondary state tree is not read: open the tree at a root \
+                 the database names"
+                    .into(),
+            ));
+        }
         match self
             .db
             .get_cf(self.cf(CF_META)?, HEAD_KEY)
@@ -253,6 +337,7 @@ impl NodeStore for RocksStore {
 
 impl CodeStore for RocksStore {
     fn put_code(&self, codes: &[(Hash, &[u8])]) -> Result<()> {
+        self.writable("storing bytecode")?;
         let cf = self.cf(CF_CODE)?;
         let mut batch = rocksdb::WriteBatch::default();
         for (h, code) in codes {
@@ -537,5 +622,83 @@ mod tests {
             );
         }
         assert!(store.cache().unwrap().get(&victim).is_some());
+    }
+
+    #[test]
+    fn a_secondary_sees_the_primarys_commits_once_it_catches_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let primary_dir = dir.path().join("primary");
+        let primary = RocksStore::open(&primary_dir).unwrap();
+        let mut t = StateTree::open(&primary).unwrap();
+        t.apply_batch(&writes(200)).unwrap();
+        let first = t.commit().unwrap();
+        drop(t);
+        let sec = RocksStore::open_secondary(&primary_dir, &dir.path().join("secondary"), 1 << 20)
+            .unwrap();
+        assert!(sec.is_secondary() && !primary.is_secondary());
+        // The head root is not read on a secondary (see `head`): roots come from elsewhere.
+        let e = sec.head().unwrap_err();
+        assert!(e.to_string().contains("secondary"), "{e}");
+        assert!(sec.get(&first).unwrap().is_some());
+
+        // A second root, its nodes still in the primary's memtable and log only, and code.
+        let later: Vec<(Hash, U256)> = (1..=300u64)
+            .map(|i| (key(1_000 + i * 11), U256::from(i)))
+            .collect();
+        let code = b"\x60\x2a\x60\x00\x52".to_vec();
+        let code_hash = crate::keys::hash_bytecode(&code);
+        primary.put_code(&[(code_hash, &code)]).unwrap();
+        let mut t = StateTree::open(&primary).unwrap();
+        let second = t.apply_batch(&later).unwrap();
+        assert_eq!(t.commit().unwrap(), second);
+        drop(t);
+        // Until it catches up, the secondary answers from what it had seen: none of the new
+        // nodes, no new code.
+        assert_eq!(sec.get(&second).unwrap(), None);
+        assert_eq!(sec.get_code(&code_hash).unwrap(), None);
+        sec.catch_up().unwrap();
+        assert!(sec.get(&second).unwrap().is_some());
+        assert_eq!(sec.get_code(&code_hash).unwrap(), Some(code));
+        let t = StateTree::at_root(&sec, second);
+        for (k, v) in writes(200).iter().chain(&later) {
+            assert_eq!(t.get(k).unwrap(), *v);
+        }
+        // The old root is still readable: nodes are never overwritten.
+        let t = StateTree::at_root(&sec, first);
+        assert_eq!(t.get(&later[0].0).unwrap(), U256::ZERO);
+
+        // A third root the primary flushes to a table file: caught up from the files.
+        let mut t = StateTree::open(&primary).unwrap();
+        let third = t.apply_batch(&[(key(77_777), U256::from(5))]).unwrap();
+        t.commit().unwrap();
+        drop(t);
+        for cf in [CF_NODES, CF_META, CF_CODE] {
+            primary.db.flush_cf(primary.cf(cf).unwrap()).unwrap();
+        }
+        assert_eq!(sec.get(&third).unwrap(), None);
+        sec.catch_up().unwrap();
+        assert!(sec.get(&third).unwrap().is_some());
+        let t = StateTree::at_root(&sec, third);
+        assert_eq!(t.get(&key(77_777)).unwrap(), U256::from(5));
+        assert_eq!(t.get(&later[9].0).unwrap(), later[9].1);
+
+        // Writes on the secondary are errors, not panics, and change nothing.
+        let e = sec.commit(&[], first).unwrap_err();
+        assert!(e.to_string().contains("read-only"), "{e}");
+        assert!(sec.put_code(&[(code_hash, b"x")]).is_err());
+        let mut t = StateTree::at_root(&sec, third);
+        let fourth = t.apply_batch(&[(key(1), U256::from(9))]).unwrap();
+        assert!(t.commit().is_err());
+        drop(t);
+        assert_eq!(sec.get(&fourth).unwrap(), None);
+        assert_eq!(primary.get(&fourth).unwrap(), None);
+        // Catching up a primary is nothing to do.
+        primary.catch_up().unwrap();
+        assert_eq!(primary.head().unwrap(), third);
+        // A secondary of a directory that holds no store is an error naming it.
+        let e = RocksStore::open_secondary(&dir.path().join("none"), &dir.path().join("s2"), 0)
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("none"), "{e}");
     }
 }
