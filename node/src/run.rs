@@ -127,6 +127,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             accepting: accepting.clone(),
             metrics: rpc_metrics.clone(),
             client_version: format!("zknode/v{}", env!("CARGO_PKG_VERSION")),
+            batch_limits: zknode_rpc::BatchLimits {
+                max_gas: cfg.sequencer.max_batch_gas,
+                max_state_ops: cfg.sequencer.max_batch_state_ops,
+                max_bytes: cfg.sequencer.max_batch_bytes,
+            },
         };
         let (addr, handle) = zknode_rpc::start(&cfg.rpc, api)
             .await

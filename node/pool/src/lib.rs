@@ -67,7 +67,7 @@ use zknode_storage::{PoolStore, StateDb};
 pub use check::intrinsic_gas;
 pub use config::PoolConfig;
 pub use error::{AddError, PoolError};
-pub use pending::{PoolCounts, PoolTx};
+pub use pending::{PoolContent, PoolCounts, PoolTx};
 pub use zknode_storage::{PoolTxState, PoolTxStatus};
 
 /// The latest state, as admission reads it; the node implements it over the state tree.
@@ -241,6 +241,25 @@ impl Pool {
     /// Every sender's pending transactions in nonce order (for `txpool_content`).
     pub fn pending_by_sender(&self) -> BTreeMap<Address, Vec<Arc<PoolTx>>> {
         self.shared.lock().by_sender()
+    }
+
+    /// The pending transactions split as `txpool_content` shows them ([`PoolContent`]), given
+    /// each sender's state nonce (`state_nonce` is called once per sender, without the pool's
+    /// lock held).
+    pub fn content(&self, state_nonce: &mut dyn FnMut(Address) -> u64) -> PoolContent {
+        let senders = self.shared.lock().snapshot();
+        pending::content(senders, state_nonce)
+    }
+
+    /// [`Pool::content`] of one sender, whose state nonce is `state_nonce`.
+    pub fn content_of(&self, sender: Address, state_nonce: u64) -> PoolContent {
+        let txs = self.shared.lock().of_sender(&sender);
+        pending::content(vec![(sender, txs)], &mut |_| state_nonce)
+    }
+
+    /// A pending transaction by its L2 hash.
+    pub fn get_by_l2_hash(&self, l2_hash: B256) -> Option<Arc<PoolTx>> {
+        self.shared.lock().by_l2_hash(&l2_hash).cloned()
     }
 
     /// Completes when a transaction is added after the last completion (or on [`Pool::wake`]).

@@ -150,6 +150,19 @@ impl Pending {
             .collect()
     }
 
+    /// One sender's transactions in nonce order.
+    pub fn of_sender(&self, sender: &Address) -> Vec<Arc<PoolTx>> {
+        self.by_sender
+            .get(sender)
+            .map(|nonces| nonces.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The transaction with this L2 hash (a scan: the pool is indexed by Ethereum hash).
+    pub fn by_l2_hash(&self, l2_hash: &B256) -> Option<&Arc<PoolTx>> {
+        self.by_hash.values().find(|t| t.l2_hash == *l2_hash)
+    }
+
     /// A copy of every sender's transactions in nonce order (cheap: reference counts).
     pub fn snapshot(&self) -> Vec<(Address, Vec<Arc<PoolTx>>)> {
         self.by_sender
@@ -157,6 +170,46 @@ impl Pending {
             .map(|(a, nonces)| (*a, nonces.values().cloned().collect()))
             .collect()
     }
+}
+
+/// The pending transactions as geth's `txpool_content` shows them, by sender, each sender's in
+/// nonce order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PoolContent {
+    /// The run of consecutive nonces from the sender's state nonce: what can run now.
+    pub pending: BTreeMap<Address, Vec<Arc<PoolTx>>>,
+    /// The transactions after a nonce gap: they wait for the missing nonces.
+    pub queued: BTreeMap<Address, Vec<Arc<PoolTx>>>,
+}
+
+/// Splits each sender's transactions (in nonce order) into the run of consecutive nonces from
+/// its state nonce (pending) and the rest (queued). Transactions below the state nonce can
+/// never run and are in neither (the sequencer fails them).
+pub(crate) fn content(
+    senders: Vec<(Address, Vec<Arc<PoolTx>>)>,
+    state_nonce: &mut dyn FnMut(Address) -> u64,
+) -> PoolContent {
+    let mut out = PoolContent::default();
+    for (sender, txs) in senders {
+        let first = state_nonce(sender);
+        let mut next = Some(first);
+        let (mut run, mut rest) = (Vec::new(), Vec::new());
+        for tx in txs.into_iter().skip_while(|t| t.nonce() < first) {
+            if rest.is_empty() && Some(tx.nonce()) == next {
+                next = tx.nonce().checked_add(1);
+                run.push(tx);
+            } else {
+                rest.push(tx);
+            }
+        }
+        if !run.is_empty() {
+            out.pending.insert(sender, run);
+        }
+        if !rest.is_empty() {
+            out.queued.insert(sender, rest);
+        }
+    }
+    out
 }
 
 /// The head of one sender's run in the merge of [`ready`].
@@ -261,4 +314,76 @@ pub(crate) fn stale(
         out.extend(txs.into_iter().take_while(|t| t.nonce() < n));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::Bytes;
+
+    fn tx(sender: u8, nonce: u64) -> Arc<PoolTx> {
+        let raw = RawTx::new(
+            nonce,
+            U256::from(1),
+            21_000,
+            None,
+            U256::ZERO,
+            Bytes::new(),
+            None,
+        );
+        Arc::new(PoolTx {
+            hash: B256::from(U256::from(u64::from(sender) << 32 | nonce)),
+            l2_hash: B256::from(U256::from(u64::from(sender) << 32 | nonce | 1 << 63)),
+            sender: Address::repeat_byte(sender),
+            tx: raw,
+            raw: Bytes::new(),
+            received_at_ms: 0,
+            seq: nonce,
+        })
+    }
+
+    fn nonces(m: &BTreeMap<Address, Vec<Arc<PoolTx>>>, sender: u8) -> Vec<u64> {
+        m.get(&Address::repeat_byte(sender))
+            .map(|v| v.iter().map(|t| t.nonce()).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn content_splits_at_the_first_gap_and_drops_stale_nonces() {
+        let mut p = Pending::default();
+        // Sender 1 (state nonce 3): 2 is stale, 3 4 run, 6 7 wait for 5.
+        for n in [2, 3, 4, 6, 7] {
+            p.insert(tx(1, n));
+        }
+        // Sender 2 (state nonce 0): only a gap.
+        p.insert(tx(2, 5));
+        // Sender 3 (state nonce 0): a run and nothing queued.
+        p.insert(tx(3, 0));
+        let mut state = |a: Address| if a == Address::repeat_byte(1) { 3 } else { 0 };
+        let c = content(p.snapshot(), &mut state);
+        assert_eq!(nonces(&c.pending, 1), [3, 4]);
+        assert_eq!(nonces(&c.queued, 1), [6, 7]);
+        assert_eq!(nonces(&c.pending, 2), Vec::<u64>::new());
+        assert_eq!(nonces(&c.queued, 2), [5]);
+        assert_eq!(nonces(&c.pending, 3), [0]);
+        assert!(!c.queued.contains_key(&Address::repeat_byte(3)));
+        assert_eq!((c.pending.len(), c.queued.len()), (2, 2));
+
+        // One sender's part, and the lookup by L2 hash.
+        assert_eq!(p.of_sender(&Address::repeat_byte(2)).len(), 1);
+        assert!(p.of_sender(&Address::repeat_byte(9)).is_empty());
+        let t = tx(1, 6);
+        assert_eq!(p.by_l2_hash(&t.l2_hash).map(|f| f.hash), Some(t.hash));
+        assert!(p.by_l2_hash(&t.hash).is_none());
+    }
+
+    #[test]
+    fn content_of_a_nonce_at_the_top_of_the_range() {
+        let mut p = Pending::default();
+        p.insert(tx(1, u64::MAX - 1));
+        p.insert(tx(1, u64::MAX));
+        let c = content(p.snapshot(), &mut |_| u64::MAX - 1);
+        assert_eq!(nonces(&c.pending, 1), [u64::MAX - 1, u64::MAX]);
+        assert!(c.queued.is_empty());
+    }
 }

@@ -34,6 +34,7 @@ pub mod json;
 mod net;
 mod params;
 mod state;
+mod txpool;
 mod zkevm;
 
 use std::net::SocketAddr;
@@ -50,6 +51,7 @@ use zknode_storage::StateDb;
 
 pub use block_id::{parse_quantity, BlockId};
 pub use error::{RpcError, RpcResult};
+pub use zkevm::BatchLimits;
 
 /// The server's settings (`[rpc]` in the node's config file).
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -117,6 +119,8 @@ pub struct NodeApi {
     pub accepting: Arc<AtomicBool>,
     pub metrics: Arc<RpcMetrics>,
     pub client_version: String,
+    /// The sequencer's batch limits, which `zkevm_estimateCounters` reports against.
+    pub batch_limits: BatchLimits,
 }
 
 /// Starts the server; returns the address it listens on and its handle.
@@ -143,5 +147,6 @@ fn methods(api: NodeApi) -> Result<RpcModule<NodeApi>, jsonrpsee::core::Register
     eth::register(&mut m)?;
     net::register(&mut m)?;
     zkevm::register(&mut m)?;
+    txpool::register(&mut m)?;
     Ok(m)
 }

@@ -71,6 +71,26 @@ pub trait BlockReader: Send + Sync {
 
     /// A checkpoint's value; `None` when it was never set.
     fn checkpoint(&self, name: &str) -> impl Future<Output = Result<Option<u64>>> + Send;
+
+    // The `zkevm` JSON-RPC namespace's reads.
+
+    /// The number of the last block of batch `batch` or of an earlier batch (a batch may hold
+    /// no block); `None` when no such block is stored.
+    fn last_block_up_to_batch(
+        &self,
+        batch: u64,
+    ) -> impl Future<Output = Result<Option<u64>>> + Send;
+
+    /// The state roots (Polygon's "native block hashes") of the stored blocks
+    /// `from..=to`, in block order.
+    fn block_state_roots(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> impl Future<Output = Result<Vec<B256>>> + Send;
+
+    /// The last non-zero global exit root a block set; `None` when no block set one.
+    fn latest_global_exit_root(&self) -> impl Future<Output = Result<Option<B256>>> + Send;
 }
 
 /// Writes the L2 chain, the batches, the L1 blocks and the checkpoints. Every method is one

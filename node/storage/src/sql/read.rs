@@ -225,6 +225,52 @@ impl BlockReader for StateDb {
         row.map(|r| Cells::new(&r, "sync_checkpoints", name).u64("value"))
             .transpose()
     }
+
+    async fn last_block_up_to_batch(&self, batch: u64) -> Result<Option<u64>> {
+        // Backwards along the (batch_number, number) index: one row read.
+        let row = sqlx::query(
+            "SELECT number FROM l2_blocks WHERE batch_number <= $1 \
+             ORDER BY batch_number DESC, number DESC LIMIT 1",
+        )
+        .bind(to_db("batch number", batch)?)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| Cells::new(&r, "l2_blocks", format!("batch <= {batch}")).u64("number"))
+            .transpose()
+    }
+
+    async fn block_state_roots(&self, from: u64, to: u64) -> Result<Vec<B256>> {
+        let rows = sqlx::query(
+            "SELECT number, state_root FROM l2_blocks WHERE number >= $1 AND number <= $2 \
+             ORDER BY number",
+        )
+        .bind(to_db("block number", from)?)
+        .bind(to_db("block number", to)?)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let n = Cells::new(r, "l2_blocks", "?").get_i64("number")?;
+                Cells::new(r, "l2_blocks", format!("number {n}")).b256("state_root")
+            })
+            .collect()
+    }
+
+    async fn latest_global_exit_root(&self) -> Result<Option<B256>> {
+        // Blocks store zero when they leave the global exit root unchanged.
+        let row = sqlx::query(
+            "SELECT number, global_exit_root FROM l2_blocks WHERE global_exit_root <> $1 \
+             ORDER BY number DESC LIMIT 1",
+        )
+        .bind(B256::ZERO.as_slice())
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            let n = Cells::new(&r, "l2_blocks", "?").get_i64("number")?;
+            Cells::new(&r, "l2_blocks", format!("number {n}")).b256("global_exit_root")
+        })
+        .transpose()
+    }
 }
 
 /// Adds `AND column IN ($k, …)` for the options, numbering the placeholders after the two
