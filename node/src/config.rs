@@ -55,6 +55,9 @@ pub struct Config {
     pub log: String,
     /// Bytes of the state tree's node cache.
     pub state_cache_bytes: usize,
+    /// For a node without the sequencer component: the sequencer's state tree directory, which
+    /// it opens as a read-only secondary; empty: `<data_dir>/state-tree`.
+    pub state_tree_primary: PathBuf,
     pub rpc: RpcConfig,
     pub pool: PoolConfig,
     pub sequencer: SequencerConfig,
@@ -73,6 +76,7 @@ impl Default for Config {
             metrics_addr: "127.0.0.1:9091".into(),
             log: "info".into(),
             state_cache_bytes: 256 << 20,
+            state_tree_primary: PathBuf::new(),
             rpc: RpcConfig::default(),
             pool: PoolConfig::default(),
             sequencer: SequencerConfig::default(),
@@ -207,7 +211,35 @@ impl Config {
             })?;
         }
         self.sequencer.check().map_err(ConfigError::Invalid)?;
+        let sequencing = self.components.contains(&Component::Sequencer);
+        if sequencing && !self.rpc.sequencer_url.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "rpc.sequencer_url ({:?}) is for a node without the sequencer component; this \
+                 node sequences the transactions it takes",
+                self.rpc.sequencer_url
+            )));
+        }
+        if !sequencing && self.components.contains(&Component::Rpc) {
+            if self.rpc.sequencer_url.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "a node without the sequencer component relays eth_sendRawTransaction to the \
+                     sequencer: set rpc.sequencer_url to its JSON-RPC (http://HOST:PORT)"
+                        .into(),
+                ));
+            }
+            zknode_rpc::check_sequencer_url(&self.rpc.sequencer_url)
+                .map_err(|e| ConfigError::Invalid(format!("rpc.sequencer_url: {e}")))?;
+        }
         Ok(())
+    }
+
+    /// The sequencer's state tree, which a node without the sequencer component follows.
+    pub fn state_tree_primary(&self) -> PathBuf {
+        if self.state_tree_primary.as_os_str().is_empty() {
+            self.data_dir.join("state-tree")
+        } else {
+            self.state_tree_primary.clone()
+        }
     }
 
     /// The database URL, defaulting to a SQLite file in the data directory.
@@ -274,5 +306,44 @@ mod tests {
         std::fs::write(&path, "chain_id = [").unwrap();
         let e = Config::load(Some(&path), Vec::new(), &[]).unwrap_err();
         assert!(e.to_string().contains("bad.toml"), "{e}");
+    }
+
+    #[test]
+    fn an_rpc_only_node_needs_the_sequencers_url_and_a_sequencer_none() {
+        let rpc_only = || "components=[\"rpc\"]".to_string();
+        let e = Config::load(None, Vec::new(), &[rpc_only()]).unwrap_err();
+        assert!(e.to_string().contains("set rpc.sequencer_url"), "{e}");
+        let e = Config::load(
+            None,
+            Vec::new(),
+            &[rpc_only(), "rpc.sequencer_url=https://x:1".into()],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("https is not built in"), "{e}");
+        let c = Config::load(
+            None,
+            Vec::new(),
+            &[rpc_only(), "rpc.sequencer_url=http://10.0.0.5:8545".into()],
+        )
+        .unwrap();
+        assert_eq!(c.rpc.sequencer_url, "http://10.0.0.5:8545");
+        assert_eq!(c.state_tree_primary(), c.data_dir.join("state-tree"));
+        let c = Config::load(
+            None,
+            Vec::new(),
+            &[
+                rpc_only(),
+                "rpc.sequencer_url=http://10.0.0.5:8545".into(),
+                "state_tree_primary=/srv/seq/state-tree".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.state_tree_primary(), PathBuf::from("/srv/seq/state-tree"));
+        let e =
+            Config::load(None, Vec::new(), &["rpc.sequencer_url=http://x:1".into()]).unwrap_err();
+        assert!(
+            e.to_string().contains("without the sequencer component"),
+            "{e}"
+        );
     }
 }

@@ -76,6 +76,11 @@ struct RunArgs {
     /// Metrics listen address (default 127.0.0.1:9091; "" turns metrics off).
     #[arg(long)]
     metrics_addr: Option<String>,
+    /// What to run, comma-separated: rpc, sequencer (default both). `--components rpc` runs an
+    /// extra JSON-RPC process beside the sequencer: it reads the sequencer's database and state
+    /// tree (state_tree_primary) and relays transactions to rpc.sequencer_url.
+    #[arg(long, value_name = "LIST")]
+    components: Option<String>,
     /// Override any configuration key: --set sequencer.block_time_ms=500 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
@@ -103,6 +108,15 @@ fn load_config(a: &RunArgs) -> anyhow::Result<config::Config> {
     }
     if let Some(v) = &a.metrics_addr {
         sets.push(format!("metrics_addr={}", quoted(v)));
+    }
+    if let Some(v) = &a.components {
+        let names: Vec<String> = v
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(quoted)
+            .collect();
+        sets.push(format!("components=[{}]", names.join(",")));
     }
     sets.extend(a.sets.iter().cloned());
     Ok(config::Config::load(

@@ -1,16 +1,24 @@
 //! `zknode run`: opens the data directory, writes genesis on first start, and runs the
 //! components named in the configuration until SIGINT or SIGTERM.
+//!
+//! Without the sequencer component (`zknode run --components rpc`) the node is an extra
+//! JSON-RPC process beside the sequencer, on the same host: it reads the sequencer's database
+//! (PostgreSQL) and opens the sequencer's state tree as a RocksDB secondary instance, which it
+//! catches up each time the database shows a new block; it relays transactions to the
+//! sequencer (`rpc.sequencer_url`). It writes nothing the sequencer owns.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use alloy_primitives::B256;
 use anyhow::Context;
 use tokio::sync::watch;
 use zknode_pool::Pool;
-use zknode_rpc::{ChainHead, NodeApi, RpcMetrics};
+use zknode_rpc::{ChainHead, NodeApi, Relay, RpcMetrics};
 use zknode_sequencer::{ChainSpec, Sequencer, SequencerMetrics};
-use zknode_state::RocksStore;
+use zknode_state::{NodeReader, RocksStore};
 use zknode_storage::{BlockReader, StateDb};
 
 use crate::config::{Component, Config, DEV_GENESIS};
@@ -33,14 +41,13 @@ async fn read_head(db: &StateDb) -> anyhow::Result<ChainHead> {
     })
 }
 
-pub async fn run(cfg: Config) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("creating the data directory {}", cfg.data_dir.display()))?;
-    let url = cfg.database_url();
-    tracing::info!(target: "zknode", data_dir = %cfg.data_dir.display(), database = %zknode_sqldb::redact_url(&url), "starting");
-    let db = StateDb::connect(&url)
-        .await
-        .context("opening the state database")?;
+/// The sequencer's side: the state tree as the primary (the one writer), and genesis written on
+/// first start.
+async fn open_primary(
+    cfg: &Config,
+    db: &StateDb,
+    spec: &ChainSpec,
+) -> anyhow::Result<Arc<RocksStore>> {
     let tree_dir = cfg.data_dir.join("state-tree");
     let store = Arc::new(
         RocksStore::open_with_cache(&tree_dir, cfg.state_cache_bytes)
@@ -62,44 +69,155 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             }
         )
     })?;
+    zknode_sequencer::init_genesis(db, &store, &accounts, spec, cfg.genesis_timestamp).await?;
+    Ok(store)
+}
+
+/// An RPC-only node's side: the chain must exist (the sequencer creates it), and the state tree
+/// is a read-only secondary of the sequencer's, in a directory of this process's own under the
+/// data directory.
+async fn open_follower(cfg: &Config, db: &StateDb) -> anyhow::Result<Arc<RocksStore>> {
+    if db.latest_block_number().await?.is_none() {
+        anyhow::bail!(
+            "the database holds no chain; start the sequencer first (a node without the \
+             sequencer component only reads the chain the sequencer writes)"
+        );
+    }
+    let primary = cfg.state_tree_primary();
+    let secondary = secondary_dir(cfg);
+    let store = RocksStore::open_secondary(&primary, &secondary, cfg.state_cache_bytes)
+        .with_context(|| {
+            format!(
+                "opening the sequencer's state tree at {} (state_tree_primary)",
+                primary.display()
+            )
+        })?;
+    tracing::info!(target: "zknode", primary = %primary.display(), secondary = %secondary.display(), "following the sequencer's state tree");
+    Ok(Arc::new(store))
+}
+
+/// Where this process's secondary keeps its logs: one directory per process, as several RPC
+/// processes may share a data directory. Removed when the process stops.
+fn secondary_dir(cfg: &Config) -> PathBuf {
+    cfg.data_dir
+        .join("state-tree-secondary")
+        .join(std::process::id().to_string())
+}
+
+/// Catches a secondary state tree up with the sequencer's and says whether it now holds `root`.
+/// The sequencer commits a block's state before it stores the block, so once the database has a
+/// block, one catch-up brings its root; a root still missing means the tree is not the one
+/// the sequencer writes.
+async fn caught_up(store: &Arc<RocksStore>, root: B256) -> anyhow::Result<bool> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        store.catch_up()?;
+        let h = zknode_sequencer::root_hash(&root)?;
+        Ok(h.is_zero() || store.get(&h)?.is_some())
+    })
+    .await?
+}
+
+/// Keeps the published head current, from the database, which the sequencer writes. A node
+/// that follows the sequencer's tree (`secondary`) publishes a new head only once its tree has
+/// caught up to it, so that its JSON-RPC never names a block whose state it cannot read.
+async fn follow_head(
+    db: StateDb,
+    secondary: Option<Arc<RocksStore>>,
+    head_tx: watch::Sender<ChainHead>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        let h = match read_head(&db).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(target: "zknode", error = %e, "reading the head");
+                continue;
+            }
+        };
+        if *head_tx.borrow() == h {
+            continue;
+        }
+        if let Some(store) = &secondary {
+            match caught_up(store, h.state_root).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(target: "zknode", block = h.number, root = %h.state_root, "the state tree does not hold this block's state yet");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(target: "zknode", error = %e, "catching up with the sequencer's state tree");
+                    continue;
+                }
+            }
+        }
+        head_tx.send_replace(h);
+    }
+}
+
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating the data directory {}", cfg.data_dir.display()))?;
+    let url = cfg.database_url();
+    let sequencing = cfg.components.contains(&Component::Sequencer);
+    tracing::info!(target: "zknode", data_dir = %cfg.data_dir.display(), database = %zknode_sqldb::redact_url(&url), sequencing, "starting");
+    // Migrations are run under a lock (PostgreSQL) and only when missing, so RPC-only processes
+    // starting beside the sequencer find them applied and leave them be.
+    let db = StateDb::connect(&url)
+        .await
+        .context("opening the state database")?;
     let spec = ChainSpec {
         chain_id: cfg.chain_id,
         coinbase: cfg.coinbase,
     };
-    zknode_sequencer::init_genesis(&db, &store, &accounts, &spec, cfg.genesis_timestamp).await?;
+    let store = if sequencing {
+        open_primary(&cfg, &db, &spec).await?
+    } else {
+        open_follower(&cfg, &db).await?
+    };
     let head = read_head(&db).await?;
+    if !sequencing && !caught_up(&store, head.state_root).await? {
+        anyhow::bail!(
+            "the state tree at {} does not hold the state of block {} (root {}): \
+             state_tree_primary must name the state tree of the sequencer that writes {}",
+            cfg.state_tree_primary().display(),
+            head.number,
+            head.state_root,
+            zknode_sqldb::redact_url(&url)
+        );
+    }
     // Bring the tree's upper levels into the cache before serving.
     let warm_root = zknode_sequencer::root_hash(&head.state_root)?;
     let store2 = store.clone();
     let warmed = tokio::task::spawn_blocking(move || store2.warm(warm_root)).await??;
     tracing::info!(target: "zknode", block = head.number, nodes = warmed, "state tree cache warmed");
 
-    let pool = Arc::new(Pool::open(db.clone(), cfg.pool.clone()).await?);
+    // A node that does not sequence relays transactions: its pool stays empty (the stored
+    // pending transactions are the sequencer's).
+    let pool = Arc::new(if sequencing {
+        Pool::open(db.clone(), cfg.pool.clone()).await?
+    } else {
+        Pool::empty(db.clone(), cfg.pool.clone())
+    });
+    let relay = if cfg.rpc.sequencer_url.is_empty() {
+        None
+    } else {
+        let r = Relay::new(&cfg.rpc.sequencer_url).map_err(anyhow::Error::msg)?;
+        tracing::info!(target: "zknode", sequencer = r.url(), "relaying transactions to the sequencer");
+        Some(r)
+    };
     let (head_tx, head_rx) = watch::channel(head);
     let seq_metrics = Arc::new(SequencerMetrics::default());
     let rpc_metrics = Arc::new(RpcMetrics::default());
     let accepting = Arc::new(AtomicBool::new(true));
+    let head_task = tokio::spawn(follow_head(
+        db.clone(),
+        (!sequencing).then(|| store.clone()),
+        head_tx,
+    ));
 
-    // Keep the head current: from the database, which the sequencer writes.
-    let head_db = db.clone();
-    let head_task = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(50));
-        loop {
-            tick.tick().await;
-            match read_head(&head_db).await {
-                Ok(h) => {
-                    head_tx.send_if_modified(|cur| {
-                        let changed = *cur != h;
-                        *cur = h;
-                        changed
-                    });
-                }
-                Err(e) => tracing::warn!(target: "zknode", error = %e, "reading the head"),
-            }
-        }
-    });
-
-    let sequencer = if cfg.components.contains(&Component::Sequencer) {
+    let sequencer = if sequencing {
         Some(
             Sequencer {
                 config: cfg.sequencer.clone(),
@@ -132,6 +250,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 max_state_ops: cfg.sequencer.max_batch_state_ops,
                 max_bytes: cfg.sequencer.max_batch_bytes,
             },
+            relay,
+            follows_primary: !sequencing,
         };
         let (addr, handle) = zknode_rpc::start(&cfg.rpc, api)
             .await
@@ -188,6 +308,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     }
     head_task.abort();
     db.close().await;
+    if !sequencing {
+        // Only the secondary's logs; the tree itself is the sequencer's.
+        let _ = std::fs::remove_dir_all(secondary_dir(&cfg));
+    }
     match failed {
         Some(why) => anyhow::bail!("{why}; see the log above"),
         None => {

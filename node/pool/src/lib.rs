@@ -95,9 +95,9 @@ impl Shared {
     }
 }
 
-/// The transaction pool. Create it with [`Pool::open`] inside a tokio runtime (it spawns its
-/// writer there); share it behind an `Arc`. Dropping the last handle stops the writer once it
-/// has answered what it was given.
+/// The transaction pool. Create it with [`Pool::open`] (or [`Pool::empty`]) inside a tokio
+/// runtime (it spawns its writer there); share it behind an `Arc`. Dropping the last handle
+/// stops the writer once it has answered what it was given.
 pub struct Pool {
     shared: Arc<Shared>,
     jobs: mpsc::Sender<writer::Job>,
@@ -146,6 +146,17 @@ impl Pool {
                 seq,
             }));
         }
+        Ok(Self::start(db, cfg, pending))
+    }
+
+    /// A pool that starts empty, without reading the stored pending transactions: for a node
+    /// that relays transactions to the sequencer (which owns the stored pool) and only answers
+    /// reads beside it.
+    pub fn empty(db: StateDb, cfg: PoolConfig) -> Pool {
+        Self::start(db, cfg, pending::Pending::default())
+    }
+
+    fn start(db: StateDb, cfg: PoolConfig, pending: pending::Pending) -> Pool {
         let shared = Arc::new(Shared {
             db,
             cfg,
@@ -154,7 +165,7 @@ impl Pool {
         });
         let (jobs, queue) = mpsc::channel(QUEUE);
         tokio::spawn(writer::run(shared.clone(), queue));
-        Ok(Pool { shared, jobs })
+        Pool { shared, jobs }
     }
 
     /// The pool's settings.

@@ -19,8 +19,12 @@ impl NodeApi {
     }
 
     /// The last stored block, read from the database, so that a client that has seen a receipt
-    /// also sees its block's state.
+    /// also sees its block's state; on a node that follows the sequencer's state tree, the head
+    /// as published (see [`NodeApi::follows_primary`]).
     pub(crate) async fn latest(&self) -> Result<ChainHead, RpcError> {
+        if self.follows_primary {
+            return Ok(self.head());
+        }
         let Some(n) = self.db.latest_block_number().await? else {
             return Ok(self.head());
         };

@@ -84,6 +84,12 @@ pub(crate) fn register(m: &mut RpcModule<NodeApi>) -> Result<(), RegisterMethodE
     method!(m, "eth_getTransactionCount", 2, |p, c| async move {
         let a: Address = param(&p, 0, "address")?;
         let id = BlockId::parse(p.get(1))?;
+        if let (BlockId::Pending, Some(relay)) = (id, &c.relay) {
+            // Only the sequencer's pool knows the transactions waiting for a block.
+            return relay
+                .call("eth_getTransactionCount", json!([a, "pending"]))
+                .await;
+        }
         let root = c.root_of(id).await?;
         let n = AtRoot::new(&c.store, &root)?.nonce(&a)?;
         let n = if id == BlockId::Pending {
@@ -149,6 +155,12 @@ pub(crate) fn register(m: &mut RpcModule<NodeApi>) -> Result<(), RegisterMethodE
         let raw: Bytes = param(&p, 0, "transaction data")?;
         if !c.accepting.load(Ordering::SeqCst) {
             return Err(RpcError::server("node is shutting down"));
+        }
+        if let Some(relay) = &c.relay {
+            // The sequencer checks it against its own pool and answers: hash or refusal.
+            let answer = relay.call("eth_sendRawTransaction", json!([raw])).await?;
+            c.metrics.send_raw_accepted.fetch_add(1, Ordering::Relaxed);
+            return Ok(answer);
         }
         let head = c.latest().await?;
         let state = AtRoot::new(&c.store, &head.state_root)?;

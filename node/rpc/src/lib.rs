@@ -33,6 +33,7 @@ mod eth;
 pub mod json;
 mod net;
 mod params;
+mod relay;
 mod state;
 mod txpool;
 mod zkevm;
@@ -51,6 +52,7 @@ use zknode_storage::StateDb;
 
 pub use block_id::{parse_quantity, BlockId};
 pub use error::{RpcError, RpcResult};
+pub use relay::{check_sequencer_url, Relay};
 pub use zkevm::BatchLimits;
 
 /// The server's settings (`[rpc]` in the node's config file).
@@ -63,6 +65,10 @@ pub struct RpcConfig {
     pub max_connections: u32,
     /// The largest request body, in bytes.
     pub max_request_bytes: u32,
+    /// The sequencer's JSON-RPC (`http://HOST:PORT`), for a node without the sequencer
+    /// component: `eth_sendRawTransaction` is relayed there, and pending nonces asked from it.
+    /// Empty: this node has its own pool and sequencer.
+    pub sequencer_url: String,
 }
 
 impl Default for RpcConfig {
@@ -71,6 +77,7 @@ impl Default for RpcConfig {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8545)),
             max_connections: 1_000,
             max_request_bytes: 10 * 1024 * 1024,
+            sequencer_url: String::new(),
         }
     }
 }
@@ -119,6 +126,13 @@ pub struct NodeApi {
     pub accepting: Arc<AtomicBool>,
     pub metrics: Arc<RpcMetrics>,
     pub client_version: String,
+    /// Where `eth_sendRawTransaction` goes when this node does not sequence (see [`Relay`]);
+    /// `None`: into [`NodeApi::pool`].
+    pub relay: Option<Relay>,
+    /// The state tree is a secondary following the sequencer's (`zknode run --components
+    /// rpc`): `latest` is then the head as published, which the tree has caught up to, rather
+    /// than the database's last block, whose state the tree may not have read yet.
+    pub follows_primary: bool,
     /// The sequencer's batch limits, which `zkevm_estimateCounters` reports against.
     pub batch_limits: BatchLimits,
 }
