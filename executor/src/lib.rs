@@ -5,7 +5,7 @@
 //! - [`hashes`]: batch hash, accumulated input hash, L1 info tree;
 //! - [`system`]: the system contract's slots and the per-block info tree keys;
 //! - [`db`]: the EVM's database over the state tree;
-//! - [`processor`]: executing a batch, whole or step by step, and read-only calls;
+//! - [`processor`]: executing a batch, whole or step by step, read-only calls, and debug traces;
 //! - [`vectors`]: Polygon's processor test vectors.
 
 pub mod codec;
@@ -23,4 +23,5 @@ pub use processor::{
     execute_batch, BatchBuilder, BatchContext, BatchResult, BlockRejected, CallRequest, CallResult,
     ClosedBlock, ExecError, L2Block, ReadOnlyEvm, Receipt, SealedBatch, TxResult,
 };
+pub use processor::{trace_block, ReplayBlock, TraceError, TraceOptions};
 pub use signed::{decode_signed, SignedTxError};

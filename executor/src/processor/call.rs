@@ -4,7 +4,6 @@
 use revm::context::TxEnv;
 use revm::context_interface::result::EVMError;
 use revm::primitives::{Address, Bytes, Log, TxKind};
-use revm::ExecuteEvm;
 use ruint::aliases::U256;
 use zknode_state::{NodeReader, StateTree};
 
@@ -52,7 +51,7 @@ pub struct CallResult {
 /// `coinbase`, without the nonce check. Calls on one `ReadOnlyEvm` share its reads, never its
 /// writes: each sees the state as it is at the root.
 pub struct ReadOnlyEvm<'c, S: NodeReader> {
-    evm: Evm<'c, S>,
+    pub(super) evm: Evm<'c, S>,
 }
 
 impl<'c, S: NodeReader> ReadOnlyEvm<'c, S> {
@@ -136,7 +135,7 @@ impl<'c, S: NodeReader> ReadOnlyEvm<'c, S> {
             ..Default::default()
         };
         // The state changes come back to us and are dropped: the database never sees them.
-        let out = match self.evm.transact(env) {
+        let out = match super::trace::transact(&mut self.evm, env) {
             Ok(o) => RunOutcome::new(o.result),
             Err(EVMError::Database(e)) => return Err(e.into()),
             Err(EVMError::Transaction(e)) => {

@@ -20,17 +20,25 @@ use revm::{Context, MainBuilder, MainContext};
 use ruint::aliases::U256;
 use zknode_state::NodeReader;
 
+use super::trace::Tracer;
 use crate::db::StateDb;
 use crate::system::BLOCK_GAS_LIMIT;
 
+/// The EVM of a batch or a call. It carries a [`Tracer`], idle unless a debug trace arms it
+/// for one transaction ([`super::trace`]): an idle tracer is never called, since transactions
+/// then run through revm's plain `transact`, and an armed one sees the same instruction table,
+/// so a traced transaction runs exactly as the untraced one.
 pub(super) type Evm<'c, S> =
-    revm::handler::MainnetEvm<revm::handler::MainnetContext<StateDb<'c, S>>>;
+    revm::handler::MainnetEvm<revm::handler::MainnetContext<StateDb<'c, S>>, Tracer>;
 
 /// The fork-12 EVM over `db`, for chain `chain_id`.
 pub(super) fn new_evm<'c, S: NodeReader>(db: StateDb<'c, S>, chain_id: u64) -> Evm<'c, S> {
     let mut cfg = CfgEnv::new_with_spec(SpecId::BERLIN);
     cfg.chain_id = chain_id;
-    let mut evm = Context::mainnet().with_db(db).with_cfg(cfg).build_mainnet();
+    let mut evm = Context::mainnet()
+        .with_db(db)
+        .with_cfg(cfg)
+        .build_mainnet_with_inspector(Tracer::default());
     // Fork 12 is Berlin plus PUSH0 (EIP-3855).
     evm.instruction
         .insert_instruction(0x5f, Instruction::new(push0), 2);

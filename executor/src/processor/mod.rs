@@ -13,7 +13,9 @@
 //!   the same [`BatchResult`] and the batch data its entries encode to. `execute_batch` is a loop
 //!   over these steps, so each step has one implementation;
 //! - [`ReadOnlyEvm`] runs calls (eth_call) and estimates gas (eth_estimateGas) over a state root,
-//!   writing nothing.
+//!   writing nothing;
+//! - [`trace_block`] replays a stored block and [`ReadOnlyEvm::trace_call`] runs a call with
+//!   geth's debug tracers (struct logger, callTracer, prestateTracer) watching.
 //!
 //! A batch run, step by step:
 //! 1. The EVM is built over a [`StateDb`] on the tree: Berlin, plus fork 12's PUSH0 and
@@ -55,14 +57,16 @@
 //! step-by-step session ([`BatchBuilder`]: its state, the per-transaction checkpoint, sealing);
 //! `block.rs` L2 block bookkeeping; `tx.rs` one transaction's checks, execution and receipt;
 //! `evm.rs` EVM construction, the custom opcodes, the block environment and what a run's result
-//! means; `call.rs` read-only calls and gas estimation; `result.rs` what a batch returns (the
-//! result types, the skip reasons, the batch witness).
+//! means; `call.rs` read-only calls and gas estimation; `trace.rs` debug traces (the tracer every
+//! EVM carries, block replay); `result.rs` what a batch returns (the result types, the skip
+//! reasons, the batch witness).
 
 mod block;
 mod call;
 mod evm;
 mod result;
 mod session;
+mod trace;
 mod tx;
 
 use std::collections::BTreeMap;
@@ -84,6 +88,10 @@ pub use result::{
     INVALID_NONCE, INVALID_SENDER_CODE, INVALID_SIGNATURE,
 };
 pub use session::{BatchBuilder, BlockRejected, ClosedBlock, SealedBatch};
+pub use trace::{
+    trace_block, GethDebugTracingOptions, GethTrace, ReplayBlock, TraceError, TraceOptions,
+    TracerKind, MAX_SNAPSHOT_BYTES, MAX_STRUCT_LOG_STEPS,
+};
 
 /// What a batch is executed against, besides the state.
 #[derive(Clone, Debug)]

@@ -4,7 +4,6 @@
 use revm::context::TxEnv;
 use revm::context_interface::result::EVMError;
 use revm::primitives::{Address, TxKind};
-use revm::ExecuteEvm;
 use ruint::aliases::U256;
 use zknode_state::NodeReader;
 
@@ -91,7 +90,7 @@ impl<S: NodeReader> BatchBuilder<'_, S> {
             chain_id: tx.chain_id,
             ..Default::default()
         };
-        let out = match self.evm.transact(env) {
+        let out = match super::trace::transact(&mut self.evm, env) {
             Ok(o) => o,
             Err(EVMError::Database(e)) => return Err(e.into()),
             Err(EVMError::Transaction(e)) => {

@@ -28,6 +28,7 @@ macro_rules! method {
 
 mod api;
 mod block_id;
+mod debug;
 mod error;
 mod eth;
 pub mod json;
@@ -69,6 +70,10 @@ pub struct RpcConfig {
     /// component: `eth_sendRawTransaction` is relayed there, and pending nonces asked from it.
     /// Empty: this node has its own pool and sequencer.
     pub sequencer_url: String,
+    /// Serves the `debug` namespace (`debug_traceTransaction`, `debug_traceBlockByNumber`,
+    /// `debug_traceBlockByHash`, `debug_traceCall`). Off by default, as in geth and reth: a
+    /// trace replays a whole block. When off, its methods answer -32601 (method not found).
+    pub debug: bool,
 }
 
 impl Default for RpcConfig {
@@ -78,6 +83,7 @@ impl Default for RpcConfig {
             max_connections: 1_000,
             max_request_bytes: 10 * 1024 * 1024,
             sequencer_url: String::new(),
+            debug: false,
         }
     }
 }
@@ -149,18 +155,24 @@ pub async fn start(cfg: &RpcConfig, api: NodeApi) -> std::io::Result<(SocketAddr
         .build(cfg.http_addr)
         .await?;
     let addr = server.local_addr()?;
-    let module = methods(api).map_err(std::io::Error::other)?;
+    let module = methods(api, cfg.debug).map_err(std::io::Error::other)?;
     let handle = server.start(module);
     tracing::info!(target: "rpc", %addr, "JSON-RPC listening");
     Ok((addr, handle))
 }
 
-/// Every method, on one module.
-fn methods(api: NodeApi) -> Result<RpcModule<NodeApi>, jsonrpsee::core::RegisterMethodError> {
+/// Every method, on one module; the `debug` namespace only when `debug` is set.
+fn methods(
+    api: NodeApi,
+    debug: bool,
+) -> Result<RpcModule<NodeApi>, jsonrpsee::core::RegisterMethodError> {
     let mut m = RpcModule::new(api);
     eth::register(&mut m)?;
     net::register(&mut m)?;
     zkevm::register(&mut m)?;
     txpool::register(&mut m)?;
+    if debug {
+        debug::register(&mut m)?;
+    }
     Ok(m)
 }
