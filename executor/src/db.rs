@@ -182,6 +182,8 @@ pub struct StateDb<'c, S> {
     writes: Vec<StateWrite>,
     /// Since the last checkpoint, newest last; `None` when there is none to return to.
     journal: Option<Vec<Undo>>,
+    /// What a read-only call sees in place of the state (never set on a batch's database).
+    overrides: Option<Box<crate::overrides::StateOverrides>>,
 }
 
 impl<S: zknode_state::NodeStore + zknode_state::CodeStore> StateDb<'_, S> {
@@ -213,7 +215,18 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
             pending: HashMap::new(),
             writes: Vec::new(),
             journal: None,
+            overrides: None,
         }
+    }
+
+    /// Makes the EVM's reads see `overrides` (read-only calls only: a write through
+    /// [`Self::apply`] would mix overridden values into the tree).
+    pub fn set_overrides(&mut self, overrides: crate::overrides::StateOverrides) {
+        self.overrides = (!overrides.is_empty()).then(|| Box::new(overrides));
+    }
+
+    fn override_of(&self, a: &Address) -> Option<&crate::overrides::AccountOverride> {
+        self.overrides.as_ref().and_then(|o| o.get(a))
     }
 
     /// The root with every write so far applied.
@@ -517,16 +530,24 @@ impl<S: NodeReader> Database for StateDb<'_, S> {
 
     fn basic(&mut self, a: Address) -> Result<Option<AccountInfo>, StateError> {
         let c = self.account(a)?;
-        if c.balance.is_zero() && c.nonce == 0 && c.code.is_none() {
+        let (mut balance, mut nonce, mut code) = (c.balance, c.nonce, c.code.clone());
+        if let Some(o) = self.override_of(&a) {
+            balance = o.balance.unwrap_or(balance);
+            nonce = o.nonce.unwrap_or(nonce);
+            if let Some(c) = &o.code {
+                code = (!c.is_empty()).then(|| c.clone());
+            }
+        }
+        if balance.is_zero() && nonce == 0 && code.is_none() {
             return Ok(None);
         }
-        let (code_hash, code) = match &c.code {
-            Some(b) => (keccak256(b), Some(Bytecode::new_raw(b.clone()))),
+        let (code_hash, code) = match code {
+            Some(b) => (keccak256(&b), Some(Bytecode::new_raw(b))),
             None => (KECCAK_EMPTY, None),
         };
         Ok(Some(AccountInfo {
-            balance: c.balance,
-            nonce: c.nonce,
+            balance,
+            nonce,
             code_hash,
             code,
             ..Default::default()
@@ -545,7 +566,11 @@ impl<S: NodeReader> Database for StateDb<'_, S> {
     }
 
     fn storage(&mut self, a: Address, index: StorageKey) -> Result<StorageValue, StateError> {
-        let v = self.storage_value(a, U256::from_limbs(*index.as_limbs()))?;
+        let slot = U256::from_limbs(*index.as_limbs());
+        if let Some(v) = self.override_of(&a).and_then(|o| o.slot(&slot)) {
+            return Ok(StorageValue::from_limbs(*v.as_limbs()));
+        }
+        let v = self.storage_value(a, slot)?;
         Ok(StorageValue::from_limbs(*v.as_limbs()))
     }
 

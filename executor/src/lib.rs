@@ -5,12 +5,14 @@
 //! - [`hashes`]: batch hash, accumulated input hash, L1 info tree;
 //! - [`system`]: the system contract's slots and the per-block info tree keys;
 //! - [`db`]: the EVM's database over the state tree;
+//! - [`overrides`]: state and block overrides for read-only calls;
 //! - [`processor`]: executing a batch, whole or step by step, read-only calls, and debug traces;
 //! - [`vectors`]: Polygon's processor test vectors.
 
 pub mod codec;
 pub mod db;
 pub mod hashes;
+pub mod overrides;
 pub mod processor;
 mod rlp;
 pub mod signed;

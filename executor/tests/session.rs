@@ -532,3 +532,96 @@ fn read_only_calls_see_the_state_and_write_nothing() {
     assert_eq!(res.txs[0].outcome.as_ref().unwrap().gas_used, counter_gas);
     assert_eq!(slot(&tree, counter, 0), U256::from(42));
 }
+
+#[test]
+fn read_only_calls_take_state_and_block_overrides() {
+    use std::collections::HashMap;
+    use zknode_executor::overrides::{AccountOverride, BlockOverrides};
+    let store = MemoryStore::new();
+    let mut codes = code_store();
+    let deploy = tx(0, 0, None, 0, 200_000, &counter_init());
+    let data = encode_batch(&[change(7), BatchEntry::Tx(Box::new(deploy))]);
+    let (mut tree, res) = execute_batch(genesis(&store), &codes, &ctx(), &data).unwrap();
+    let counter = create_address(addr(0), 0);
+    codes.extend(res.new_code.iter().cloned());
+    let root = tree.commit().unwrap();
+    let mut ro =
+        ReadOnlyEvm::new(StateTree::at_root(&store, root), &codes, CHAIN, sequencer()).unwrap();
+    let bump = CallRequest {
+        to: Some(counter),
+        ..Default::default()
+    };
+    let copy = Address::repeat_byte(0x77);
+    let poor = Address::repeat_byte(0x42);
+    let overrides = HashMap::from([
+        // stateDiff: slot 0 is 99, so the counter returns 100.
+        (
+            counter,
+            AccountOverride {
+                state_diff: HashMap::from([(U256::ZERO, U256::from(99))]),
+                ..Default::default()
+            },
+        ),
+        // Code at an empty address: the block-info contract.
+        (
+            copy,
+            AccountOverride {
+                code: Some(Bytes::from(BLOCK_INFO_RUNTIME.to_vec())),
+                ..Default::default()
+            },
+        ),
+        // A balance for an account that has none.
+        (
+            poor,
+            AccountOverride {
+                balance: Some(U256::from(5)),
+                nonce: Some(9),
+                ..Default::default()
+            },
+        ),
+    ]);
+    let block = BlockOverrides {
+        number: Some(1_000),
+        time: Some(5_000),
+        ..Default::default()
+    };
+    ro.set_overrides(overrides, &block);
+    assert_eq!(ro.call(&bump).unwrap().output, word(100));
+    let r = ro
+        .call(&CallRequest {
+            to: Some(copy),
+            ..Default::default()
+        })
+        .unwrap();
+    let mut both = word(1_000).to_vec();
+    both.extend_from_slice(&word(5_000));
+    assert_eq!(r.output, Bytes::from(both), "overridden code and block");
+    let pay = CallRequest {
+        from: poor,
+        to: Some(addr(3)),
+        value: U256::from(5),
+        ..Default::default()
+    };
+    assert!(
+        ro.call(&pay).unwrap().success,
+        "the overridden balance pays"
+    );
+    // `state` replaces the whole storage: slot 0 reads 0, the counter returns 1.
+    let whole = HashMap::from([(
+        counter,
+        AccountOverride {
+            state: Some(HashMap::new()),
+            ..Default::default()
+        },
+    )]);
+    ro.set_overrides(whole, &BlockOverrides::default());
+    assert_eq!(ro.call(&bump).unwrap().output, word(1));
+    assert!(
+        !ro.call(&pay).unwrap().success,
+        "the earlier overrides are gone"
+    );
+    // Nothing reached the tree.
+    let tree = ro.into_tree().unwrap();
+    assert_eq!(tree.root(), root);
+    assert_eq!(slot(&tree, counter, 0), U256::from(41));
+}

@@ -70,6 +70,10 @@ struct RunArgs {
     /// JSON-RPC listen address (default 127.0.0.1:8545); same as --set rpc.http_addr=ADDR.
     #[arg(long)]
     rpc_addr: Option<String>,
+    /// JSON-RPC over WebSocket listen address (default 127.0.0.1:8546; "" turns it off); same
+    /// as --set rpc.ws_addr=ADDR.
+    #[arg(long)]
+    ws_addr: Option<String>,
     /// `sqlite:PATH` or `postgres://…` (default: SQLite in the data directory).
     #[arg(long, env = "ZKNODE_DATABASE_URL")]
     database_url: Option<String>,
@@ -102,6 +106,9 @@ fn load_config(a: &RunArgs) -> anyhow::Result<config::Config> {
     }
     if let Some(v) = &a.rpc_addr {
         sets.push(format!("rpc.http_addr={}", quoted(v)));
+    }
+    if let Some(v) = &a.ws_addr {
+        sets.push(format!("rpc.ws_addr={}", quoted(v)));
     }
     if let Some(v) = &a.database_url {
         sets.push(format!("database_url={}", quoted(v)));

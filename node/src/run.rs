@@ -252,12 +252,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             },
             relay,
             follows_primary: !sequencing,
+            live: Default::default(),
         };
-        let (addr, handle) = zknode_rpc::start(&cfg.rpc, api)
+        let server = zknode_rpc::start(&cfg.rpc, api)
             .await
             .with_context(|| format!("starting JSON-RPC on {}", cfg.rpc.http_addr))?;
-        println!("zknode: JSON-RPC on http://{addr}");
-        Some(handle)
+        if let Some(ws) = server.ws {
+            println!("zknode: WebSocket on ws://{ws}");
+        }
+        println!("zknode: JSON-RPC on http://{}", server.http);
+        Some(server.handle)
     } else {
         None
     };

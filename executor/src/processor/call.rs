@@ -72,6 +72,32 @@ impl<'c, S: NodeReader> ReadOnlyEvm<'c, S> {
         Ok(Self { evm })
     }
 
+    /// Makes the calls that follow see `state` in place of the stored state and run in the
+    /// block `block` describes (fields it leaves `None` stay the last stored block's).
+    pub fn set_overrides(
+        &mut self,
+        state: crate::overrides::StateOverrides,
+        block: &crate::overrides::BlockOverrides,
+    ) {
+        self.evm.ctx.journaled_state.database.set_overrides(state);
+        let b = &mut self.evm.ctx.block;
+        if let Some(n) = block.number {
+            b.number = U256::from(n);
+        }
+        if let Some(t) = block.time {
+            b.timestamp = U256::from(t);
+        }
+        if let Some(c) = block.coinbase {
+            b.beneficiary = c;
+        }
+        if let Some(g) = block.gas_limit {
+            b.gas_limit = g;
+        }
+        if let Some(r) = block.prev_randao {
+            b.prevrandao = Some(r);
+        }
+    }
+
     /// Runs `req`.
     pub fn call(&mut self, req: &CallRequest) -> Result<CallResult, ExecError> {
         Ok(self.run(req, req.gas.unwrap_or(TX_GAS_LIMIT))?.0)

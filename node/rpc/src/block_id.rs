@@ -50,6 +50,11 @@ impl BlockId {
                 "pending" => Ok(BlockId::Pending),
                 "safe" => Ok(BlockId::Safe),
                 "finalized" => Ok(BlockId::Finalized),
+                // A block hash, as geth's block-number-or-hash parameters also take one bare.
+                h if h.len() == 66 && h.starts_with("0x") => h
+                    .parse::<B256>()
+                    .map(BlockId::Hash)
+                    .map_err(|e| RpcError::invalid_params(format!("block hash {h:?}: {e}"))),
                 other => parse_quantity(other).map(BlockId::Number),
             },
             Value::Object(o) => {
@@ -82,6 +87,10 @@ mod tests {
         assert_eq!(p("\"latest\"").unwrap(), BlockId::Latest);
         assert_eq!(p("\"0x10\"").unwrap(), BlockId::Number(16));
         assert_eq!(p("\"pending\"").unwrap(), BlockId::Pending);
+        assert_eq!(
+            p("\"0x0000000000000000000000000000000000000000000000000000000000000002\"").unwrap(),
+            BlockId::Hash(B256::with_last_byte(2))
+        );
         assert_eq!(p("{\"blockNumber\":\"0x2\"}").unwrap(), BlockId::Number(2));
         assert!(matches!(
             p("{\"blockHash\":\"0x0000000000000000000000000000000000000000000000000000000000000001\"}").unwrap(),

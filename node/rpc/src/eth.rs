@@ -167,6 +167,7 @@ pub(crate) fn register(m: &mut RpcModule<NodeApi>) -> Result<(), RegisterMethodE
         match c.pool.add(&raw, &state).await {
             Ok(hash) => {
                 c.metrics.send_raw_accepted.fetch_add(1, Ordering::Relaxed);
+                c.live.publish_pending(hash);
                 Ok(json!(hash))
             }
             Err(e) => {

@@ -118,7 +118,8 @@ pub fn block(b: &Block, txs: Vec<Value>, size: usize) -> Value {
     })
 }
 
-fn log(l: &StoredLog, removed: bool) -> Value {
+/// A log object; `removed` for a log of a block that left the chain.
+pub fn log(l: &StoredLog, removed: bool) -> Value {
     json!({
         "address": l.address,
         "topics": l.topics,

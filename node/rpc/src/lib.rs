@@ -28,13 +28,17 @@ macro_rules! method {
 
 mod api;
 mod block_id;
+mod blocks;
 mod debug;
 mod error;
 mod eth;
+mod filters;
 pub mod json;
 mod net;
 mod params;
+mod pubsub;
 mod relay;
+mod server;
 mod state;
 mod txpool;
 mod zkevm;
@@ -44,7 +48,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 
 use alloy_primitives::{Address, B256};
-use jsonrpsee::server::{RpcModule, Server, ServerConfig, ServerHandle};
+use jsonrpsee::server::RpcModule;
 use serde::Deserialize;
 use tokio::sync::watch;
 use zknode_pool::Pool;
@@ -53,7 +57,9 @@ use zknode_storage::StateDb;
 
 pub use block_id::{parse_quantity, BlockId};
 pub use error::{RpcError, RpcResult};
+pub use filters::Live;
 pub use relay::{check_sequencer_url, Relay};
+pub use server::{PeerIp, RpcServer, LIMIT_EXCEEDED};
 pub use zkevm::BatchLimits;
 
 /// The server's settings (`[rpc]` in the node's config file).
@@ -66,6 +72,31 @@ pub struct RpcConfig {
     pub max_connections: u32,
     /// The largest request body, in bytes.
     pub max_request_bytes: u32,
+    /// The largest response body, in bytes: a larger answer is refused with an error.
+    pub max_response_bytes: u32,
+    /// Where JSON-RPC over WebSocket listens (subscriptions); empty: no WebSocket.
+    pub ws_addr: String,
+    /// Simultaneous WebSocket connections.
+    pub ws_max_connections: u32,
+    /// Subscriptions per WebSocket connection.
+    pub ws_max_subscriptions: u32,
+    /// Whether batch requests (a JSON array of calls) are answered.
+    pub batch_requests: bool,
+    /// The most calls in one batch; 0: no limit.
+    pub batch_limit: u32,
+    /// Calls a second from one IP address, in bursts of as many; past it calls are answered
+    /// -32005. 0: no limit.
+    pub requests_per_ip_per_second: u32,
+    /// Origins browsers may call from (CORS); `*`: any.
+    pub cors_origins: Vec<String>,
+    /// The most logs one `eth_getLogs` (or filter) answer holds.
+    pub max_logs: u64,
+    /// The most blocks one `eth_getLogs` may span.
+    pub max_logs_block_range: u64,
+    /// Seconds after which a filter that was not polled is removed.
+    pub filter_timeout_secs: u64,
+    /// The most filters installed at once (all clients together).
+    pub max_filters: usize,
     /// The sequencer's JSON-RPC (`http://HOST:PORT`), for a node without the sequencer
     /// component: `eth_sendRawTransaction` is relayed there, and pending nonces asked from it.
     /// Empty: this node has its own pool and sequencer.
@@ -82,9 +113,36 @@ impl Default for RpcConfig {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8545)),
             max_connections: 1_000,
             max_request_bytes: 10 * 1024 * 1024,
+            max_response_bytes: 100 * 1024 * 1024,
+            ws_addr: "127.0.0.1:8546".into(),
+            ws_max_connections: 100,
+            ws_max_subscriptions: 1_024,
+            batch_requests: true,
+            batch_limit: 100,
+            requests_per_ip_per_second: 500,
+            cors_origins: vec!["*".into()],
+            max_logs: 10_000,
+            max_logs_block_range: 10_000,
+            filter_timeout_secs: 300,
+            max_filters: 10_000,
             sequencer_url: String::new(),
             debug: false,
         }
+    }
+}
+
+impl RpcConfig {
+    /// The WebSocket address; `None` when WebSocket is off.
+    pub fn ws_addr(&self) -> std::io::Result<Option<SocketAddr>> {
+        if self.ws_addr.trim().is_empty() {
+            return Ok(None);
+        }
+        self.ws_addr.trim().parse().map(Some).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("rpc.ws_addr {:?}: {e}", self.ws_addr),
+            )
+        })
     }
 }
 
@@ -132,6 +190,8 @@ pub struct NodeApi {
     pub accepting: Arc<AtomicBool>,
     pub metrics: Arc<RpcMetrics>,
     pub client_version: String,
+    /// The sequencer's batch limits, which `zkevm_estimateCounters` reports against.
+    pub batch_limits: BatchLimits,
     /// Where `eth_sendRawTransaction` goes when this node does not sequence (see [`Relay`]);
     /// `None`: into [`NodeApi::pool`].
     pub relay: Option<Relay>,
@@ -139,38 +199,33 @@ pub struct NodeApi {
     /// rpc`): `latest` is then the head as published, which the tree has caught up to, rather
     /// than the database's last block, whose state the tree may not have read yet.
     pub follows_primary: bool,
-    /// The sequencer's batch limits, which `zkevm_estimateCounters` reports against.
-    pub batch_limits: BatchLimits,
+    /// Filters, subscriptions' feeds and limits: `Live::default()`; [`start`] sets it up.
+    pub live: Live,
 }
 
-/// Starts the server; returns the address it listens on and its handle.
-pub async fn start(cfg: &RpcConfig, api: NodeApi) -> std::io::Result<(SocketAddr, ServerHandle)> {
-    let config = ServerConfig::builder()
-        .max_connections(cfg.max_connections)
-        .max_request_body_size(cfg.max_request_bytes)
-        .http_only()
-        .build();
-    let server = Server::builder()
-        .set_config(config)
-        .build(cfg.http_addr)
-        .await?;
-    let addr = server.local_addr()?;
-    let module = methods(api, cfg.debug).map_err(std::io::Error::other)?;
-    let handle = server.start(module);
-    tracing::info!(target: "rpc", %addr, "JSON-RPC listening");
-    Ok((addr, handle))
+/// Starts the server (HTTP, and WebSocket when configured) and the feed of new blocks that
+/// filters and subscriptions read.
+pub async fn start(cfg: &RpcConfig, mut api: NodeApi) -> std::io::Result<RpcServer> {
+    api.live.configure(cfg);
+    let api = Arc::new(api);
+    let module = methods(api.clone(), cfg.debug).map_err(std::io::Error::other)?;
+    pubsub::follow_chain(api);
+    server::serve(cfg, module.into()).await
 }
 
 /// Every method, on one module; the `debug` namespace only when `debug` is set.
 fn methods(
-    api: NodeApi,
+    api: Arc<NodeApi>,
     debug: bool,
 ) -> Result<RpcModule<NodeApi>, jsonrpsee::core::RegisterMethodError> {
-    let mut m = RpcModule::new(api);
+    let mut m = RpcModule::from_arc(api);
     eth::register(&mut m)?;
     net::register(&mut m)?;
     zkevm::register(&mut m)?;
     txpool::register(&mut m)?;
+    blocks::register(&mut m)?;
+    filters::register(&mut m)?;
+    pubsub::register(&mut m)?;
     if debug {
         debug::register(&mut m)?;
     }

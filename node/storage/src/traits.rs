@@ -51,6 +51,13 @@ pub trait BlockReader: Send + Sync {
     /// The receipt of a transaction, with its logs in order.
     fn receipt(&self, tx_hash: B256) -> impl Future<Output = Result<Option<StoredReceipt>>> + Send;
 
+    /// The receipts of a block, in order, each with its logs; empty when the block is not
+    /// stored.
+    fn block_receipts(
+        &self,
+        number: u64,
+    ) -> impl Future<Output = Result<Vec<StoredReceipt>>> + Send;
+
     /// The logs that match a filter, by block and then log index.
     fn logs(&self, filter: &LogFilter) -> impl Future<Output = Result<Vec<StoredLog>>> + Send;
 

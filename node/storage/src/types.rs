@@ -146,6 +146,8 @@ pub struct LogFilter {
     pub to_block: u64,
     pub addresses: Vec<Address>,
     pub topics: [Vec<B256>; 4],
+    /// At most this many logs, the first ones; `None`: all.
+    pub limit: Option<u64>,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -311,6 +311,32 @@ async fn logs_filter_by_range_address_and_topics(t: &TestDb) {
     assert_eq!(find(range(0, 1)).await, vec![(1, 0), (1, 1), (1, 2)]);
     assert_eq!(find(range(0, 0)).await, vec![]);
     assert_eq!(find(range(2, 1)).await, vec![]);
+    // A limit keeps the first logs.
+    let limited = |limit| LogFilter {
+        limit: Some(limit),
+        ..all.clone()
+    };
+    assert_eq!(find(limited(2)).await, vec![(1, 0), (1, 1)]);
+    assert_eq!(find(limited(4)).await.len(), 4);
+    assert_eq!(find(limited(0)).await, vec![]);
+    // A block's receipts carry its logs, each under its own transaction.
+    let receipts = db.block_receipts(1).await.unwrap();
+    let logs = db.logs(&range(1, 1)).await.unwrap();
+    assert_eq!(
+        receipts
+            .iter()
+            .flat_map(|r| r.logs.clone())
+            .collect::<Vec<_>>(),
+        logs
+    );
+    for (i, r) in receipts.iter().enumerate() {
+        assert_eq!(r.tx_index, i as u64);
+        assert!(r.logs.iter().all(|l| l.tx_index == r.tx_index));
+        let mut one = db.receipt(r.tx_hash).await.unwrap().unwrap();
+        one.logs.sort_by_key(|l| l.log_index);
+        assert_eq!(&one, r);
+    }
+    assert!(db.block_receipts(9).await.unwrap().is_empty());
     // Addresses: an OR-list.
     let by_address = |a: &[u8]| LogFilter {
         addresses: a.iter().map(|&b| addr(b)).collect(),
@@ -357,6 +383,7 @@ async fn logs_filter_by_range_address_and_topics(t: &TestDb) {
         to_block: 2,
         addresses: vec![addr(0xa2), addr(0xa1)],
         topics: [vec![h(0x01)], vec![], vec![h(0x03)], vec![]],
+        limit: None,
     };
     assert_eq!(find(both).await, vec![(2, 0)]);
     // What a match carries.

@@ -18,6 +18,8 @@ pub const GWEI: u128 = 1_000_000_000;
 pub struct Node {
     pub child: Child,
     pub url: String,
+    /// Its WebSocket endpoint (`ws://…`).
+    pub ws_url: String,
     pub data_dir: PathBuf,
     /// Where its stderr goes.
     pub log: PathBuf,
@@ -32,6 +34,7 @@ impl Node {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--rpc-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"])
+            .args(["--ws-addr", "127.0.0.1:0"])
             .args(["--set", "sequencer.block_time_ms=200"])
             .args(["--set", "sequencer.empty_block_interval_ms=0"])
             .args(extra)
@@ -46,24 +49,33 @@ impl Node {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(u) = line.strip_prefix("zknode: WebSocket on ") {
+                    let _ = tx.send((true, u.to_string()));
+                }
                 if let Some(u) = line.strip_prefix("zknode: JSON-RPC on ") {
-                    let _ = tx.send(u.to_string());
+                    let _ = tx.send((false, u.to_string()));
                 }
             }
         });
-        let url = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(u) => u,
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "zknode did not start its JSON-RPC within 60 s; its log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
+        // The WebSocket line comes first, when WebSocket is on.
+        let mut ws_url = String::new();
+        let url = loop {
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok((true, u)) => ws_url = u,
+                Ok((false, u)) => break u,
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!(
+                        "zknode did not start its JSON-RPC within 60 s; its log:\n{}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
             }
         };
         Node {
             child,
             url,
+            ws_url,
             data_dir: data_dir.to_path_buf(),
             log,
         }

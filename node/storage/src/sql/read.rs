@@ -23,6 +23,12 @@ const LOG: &str = "SELECT l.block_number, b.hash AS block_hash, l.log_index, l.t
      l.tx_index, l.address, l.topic0, l.topic1, l.topic2, l.topic3, l.data \
      FROM logs l JOIN l2_blocks b ON b.number = l.block_number";
 
+const RECEIPT: &str = "SELECT r.tx_hash, r.block_number, b.hash AS block_hash, r.tx_index, \
+     t.tx_type, r.status, r.cumulative_gas_used, r.gas_used, r.effective_gas_price, \
+     r.contract_address \
+     FROM receipts r JOIN transactions t ON t.hash = r.tx_hash \
+     JOIN l2_blocks b ON b.number = r.block_number";
+
 const BATCH: &str = "SELECT number, status, coinbase, timestamp, global_exit_root, state_root, \
      local_exit_root, l2_data, resources, acc_input_hash, closing_reason, virtual_tx_hash, \
      verified_tx_hash FROM batches";
@@ -83,45 +89,52 @@ impl BlockReader for StateDb {
     async fn receipt(&self, tx_hash: B256) -> Result<Option<StoredReceipt>> {
         // One snapshot for the receipt and its logs.
         let mut conn = self.pool().begin().await?;
-        let row = sqlx::query(
-            "SELECT r.tx_hash, r.block_number, b.hash AS block_hash, r.tx_index, t.tx_type, \
-             r.status, r.cumulative_gas_used, r.gas_used, r.effective_gas_price, \
-             r.contract_address \
-             FROM receipts r JOIN transactions t ON t.hash = r.tx_hash \
-             JOIN l2_blocks b ON b.number = r.block_number WHERE r.tx_hash = $1",
-        )
-        .bind(tx_hash.as_slice())
-        .fetch_optional(&mut *conn)
-        .await?;
+        let sql = format!("{RECEIPT} WHERE r.tx_hash = $1");
+        let row = sqlx::query(&sql)
+            .bind(tx_hash.as_slice())
+            .fetch_optional(&mut *conn)
+            .await?;
         let Some(row) = row else {
             return Ok(None);
         };
-        let c = Cells::new(&row, "receipts", format!("tx_hash {tx_hash}"));
-        let block_number = c.u64("block_number")?;
-        let tx_index = c.u64("tx_index")?;
-        let mut receipt = StoredReceipt {
-            tx_hash,
-            block_number,
-            block_hash: c.b256("block_hash")?,
-            tx_index,
-            tx_type: c.u8("tx_type")?,
-            success: c.flag("status")?,
-            cumulative_gas_used: c.u64("cumulative_gas_used")?,
-            gas_used: c.u64("gas_used")?,
-            effective_gas_price: c.u256("effective_gas_price")?,
-            contract_address: c.opt_address("contract_address")?,
-            logs: Vec::new(),
-        };
+        let mut receipt = receipt_from_row(&row)?;
         let sql =
             format!("{LOG} WHERE l.block_number = $1 AND l.tx_index = $2 ORDER BY l.log_index");
         let rows = sqlx::query(&sql)
-            .bind(to_db("block number", block_number)?)
-            .bind(to_db("transaction index", tx_index)?)
+            .bind(to_db("block number", receipt.block_number)?)
+            .bind(to_db("transaction index", receipt.tx_index)?)
             .fetch_all(&mut *conn)
             .await?;
         receipt.logs = rows.iter().map(log_from_row).collect::<Result<_>>()?;
         conn.commit().await?;
         Ok(Some(receipt))
+    }
+
+    async fn block_receipts(&self, number: u64) -> Result<Vec<StoredReceipt>> {
+        // One snapshot for the receipts and the block's logs, which are in receipt order.
+        let mut conn = self.pool().begin().await?;
+        let n = to_db("block number", number)?;
+        let sql = format!("{RECEIPT} WHERE r.block_number = $1 ORDER BY r.tx_index");
+        let rows = sqlx::query(&sql).bind(n).fetch_all(&mut *conn).await?;
+        let mut receipts = rows
+            .iter()
+            .map(receipt_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let sql = format!("{LOG} WHERE l.block_number = $1 ORDER BY l.log_index");
+        let rows = sqlx::query(&sql).bind(n).fetch_all(&mut *conn).await?;
+        conn.commit().await?;
+        for row in &rows {
+            let log = log_from_row(row)?;
+            let Some(r) = receipts.iter_mut().find(|r| r.tx_index == log.tx_index) else {
+                return Err(StorageError::corrupt(
+                    "logs",
+                    format!("block {number} log {}", log.log_index),
+                    "no receipt has its transaction index",
+                ));
+            };
+            r.logs.push(log);
+        }
+        Ok(receipts)
     }
 
     async fn logs(&self, filter: &LogFilter) -> Result<Vec<StoredLog>> {
@@ -144,6 +157,9 @@ impl BlockReader for StateDb {
             );
         }
         sql.push_str(" ORDER BY l.block_number, l.log_index");
+        if let Some(limit) = filter.limit {
+            sql.push_str(&format!(" LIMIT {}", to_db("log limit", limit)?));
+        }
         let mut query = sqlx::query(&sql).bind(from).bind(to);
         for v in values {
             query = query.bind(v);
@@ -346,6 +362,26 @@ fn transaction_from_row(row: &AnyRow) -> Result<StoredTransaction> {
 
 /// A [`StoredLog`] from the columns of [`LOG`]. Topics stop at the first NULL; one after a
 /// NULL is corrupt.
+/// A receipt without its logs.
+fn receipt_from_row(row: &AnyRow) -> Result<StoredReceipt> {
+    let pre = Cells::new(row, "receipts", "?");
+    let tx_hash = pre.b256("tx_hash")?;
+    let c = Cells::new(row, "receipts", format!("tx_hash {tx_hash}"));
+    Ok(StoredReceipt {
+        tx_hash,
+        block_number: c.u64("block_number")?,
+        block_hash: c.b256("block_hash")?,
+        tx_index: c.u64("tx_index")?,
+        tx_type: c.u8("tx_type")?,
+        success: c.flag("status")?,
+        cumulative_gas_used: c.u64("cumulative_gas_used")?,
+        gas_used: c.u64("gas_used")?,
+        effective_gas_price: c.u256("effective_gas_price")?,
+        contract_address: c.opt_address("contract_address")?,
+        logs: Vec::new(),
+    })
+}
+
 fn log_from_row(row: &AnyRow) -> Result<StoredLog> {
     let pre = Cells::new(row, "logs", "?");
     let key = format!(
