@@ -7,6 +7,9 @@
 //! block's info tree); a transaction object carries `l2Hash`, Polygon's L2 transaction hash,
 //! and, in `zkevm_getFullBlock*`, its `receipt`. The "native block hash" of a block is its state
 //! root (the zkEVM's block hash), so that range answers the `stateRoot` of each block.
+//!
+//! Block tags are `eth_getBlockByNumber`'s: `pending` is the latest stored block here, where
+//! zkevm-node answers a stub of the next one (number and parent hash only).
 
 use alloy_primitives::B256;
 use jsonrpsee::core::RegisterMethodError;

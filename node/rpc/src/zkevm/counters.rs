@@ -197,7 +197,7 @@ impl NodeApi {
                     )))
                 }
             };
-            let tx_state_ops = b.state_writes() - before;
+            let tx_state_ops = b.state_writes().saturating_sub(before);
             let sealed = b.finish().map_err(|e| internal(&e))?;
             let revert = if receipt.success {
                 None
