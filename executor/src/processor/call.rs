@@ -26,6 +26,8 @@ pub struct CallRequest {
     pub gas: Option<u64>,
     /// Zero (the default) makes gas free: the caller's balance then need only cover `value`.
     pub gas_price: u128,
+    /// Accounts and slots warmed (and paid for) before the call, as an EIP-2930 transaction's.
+    pub access_list: crate::codec::AccessList,
 }
 
 /// What a call came to.
@@ -146,7 +148,8 @@ impl<'c, S: NodeReader> ReadOnlyEvm<'c, S> {
     /// Runs `req` with `gas_limit`: its result and the gas it spent before refunds.
     fn run(&mut self, req: &CallRequest, gas_limit: u64) -> Result<(CallResult, u64), ExecError> {
         let env = TxEnv {
-            tx_type: 0,
+            tx_type: u8::from(!req.access_list.is_empty()),
+            access_list: req.access_list.clone(),
             caller: req.from,
             gas_limit,
             gas_price: req.gas_price,
@@ -156,8 +159,9 @@ impl<'c, S: NodeReader> ReadOnlyEvm<'c, S> {
             },
             value: req.value,
             data: req.data.clone(),
-            // The default names chain 1; a call names none.
-            chain_id: None,
+            // The default names chain 1; a call names none, unless it carries an access list,
+            // which makes it an EIP-2930 transaction, which names its chain.
+            chain_id: (!req.access_list.is_empty()).then_some(self.evm.ctx.cfg.chain_id),
             ..Default::default()
         };
         // The state changes come back to us and are dropped: the database never sees them.

@@ -71,8 +71,10 @@ pub(crate) fn register(m: &mut RpcModule<NodeApi>) -> Result<(), RegisterMethodE
         let req = args.request()?;
         let root = c.root_of(BlockId::parse(p.get(1))?).await?;
         let opts = options(p.get(2), true)?;
+        let (state, block) = call_overrides(p.get(2))?;
         let trace = c
             .with_evm(root, "trace call", move |evm| {
+                evm.set_overrides(state, &block);
                 Ok(evm.trace_call(&req, &opts))
             })
             .await?
@@ -82,9 +84,27 @@ pub(crate) fn register(m: &mut RpcModule<NodeApi>) -> Result<(), RegisterMethodE
     Ok(())
 }
 
+/// `debug_traceCall`'s state and block overrides, in its tracer options, as `eth_call` takes
+/// them.
+fn call_overrides(
+    v: Option<&Value>,
+) -> Result<
+    (
+        zknode_executor::overrides::StateOverrides,
+        zknode_executor::overrides::BlockOverrides,
+    ),
+    RpcError,
+> {
+    let get = |k: &str| v.and_then(|v| v.get(k));
+    Ok((
+        crate::call::parse_state_overrides(get("stateOverrides"))?,
+        crate::call::parse_block_overrides(get("blockOverrides"))?,
+    ))
+}
+
 /// The tracer options at parameter `v` (absent or null: the struct logger with geth's
-/// defaults). `call`: `debug_traceCall`'s, whose state and block overrides are refused (not
-/// supported here) rather than ignored.
+/// defaults). `call`: `debug_traceCall`'s, whose overrides are taken out (see
+/// [`call_overrides`]) and whose `txIndex` is refused rather than ignored.
 fn options(v: Option<&Value>, call: bool) -> Result<TraceOptions, RpcError> {
     let obj = match v {
         None | Some(Value::Null) => Map::new(),
@@ -95,14 +115,15 @@ fn options(v: Option<&Value>, call: bool) -> Result<TraceOptions, RpcError> {
             )))
         }
     };
+    let mut obj = obj;
     if call {
-        for key in ["stateOverrides", "blockOverrides", "txIndex"] {
-            if obj.get(key).is_some_and(|v| !v.is_null()) {
-                return Err(RpcError::invalid_params(format!(
-                    "tracer options: {key} is not supported by debug_traceCall on this node"
-                )));
-            }
+        if obj.get("txIndex").is_some_and(|v| !v.is_null()) {
+            return Err(RpcError::invalid_params(
+                "tracer options: txIndex is not supported by debug_traceCall on this node",
+            ));
         }
+        obj.remove("stateOverrides");
+        obj.remove("blockOverrides");
     }
     let opts: GethDebugTracingOptions = serde_json::from_value(Value::Object(obj))
         .map_err(|e| RpcError::invalid_params(format!("invalid tracer options: {e}")))?;

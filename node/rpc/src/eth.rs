@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use zknode_executor::{decode_signed, RawTx};
 use zknode_storage::BlockReader;
 
-use crate::params::{param, CallArgs};
+use crate::params::param;
 use crate::state::AtRoot;
 use crate::{json, parse_quantity, BlockId, NodeApi, RpcError};
 
@@ -111,46 +111,6 @@ pub(crate) fn register(m: &mut RpcModule<NodeApi>) -> Result<(), RegisterMethodE
         let v = AtRoot::new(&c.store, &root)?.storage(&a, slot)?;
         Ok(json!(B256::from(v.to_be_bytes::<32>())))
     });
-    method!(m, "eth_call", 3, |p, c| async move {
-        let args: CallArgs = param(&p, 0, "call object")?;
-        let req = args.request()?;
-        let root = c.root_of(BlockId::parse(p.get(1))?).await?;
-        let r = c.with_evm(root, "call", move |evm| evm.call(&req)).await?;
-        if r.success {
-            Ok(json!(json::data(&r.output)))
-        } else if r
-            .failure
-            .as_deref()
-            .is_some_and(|f| f.starts_with("TX INVALID"))
-        {
-            Err(RpcError::server(r.failure.unwrap_or_default()))
-        } else if !r.output.is_empty() || r.failure.is_some() {
-            Err(RpcError::reverted(r.failure.as_deref(), &r.output))
-        } else {
-            Err(RpcError::server("execution failed"))
-        }
-    });
-    method!(m, "eth_estimateGas", 2, |p, c| async move {
-        let args: CallArgs = param(&p, 0, "call object")?;
-        let req = args.request()?;
-        let root = c.root_of(BlockId::parse(p.get(1))?).await?;
-        let r = c
-            .with_evm(root, "estimate", move |evm| evm.estimate_gas(&req))
-            .await?;
-        match r {
-            Ok(gas) => Ok(json!(json::qty(gas))),
-            Err(failed) => match failed.failure.as_deref() {
-                Some(f) if f.starts_with("TX INVALID") => Err(RpcError::server(f)),
-                reason if !failed.output.is_empty() => {
-                    Err(RpcError::reverted(reason, &failed.output))
-                }
-                reason => Err(RpcError::server(format!(
-                    "gas required exceeds allowance ({})",
-                    reason.unwrap_or("the call fails")
-                ))),
-            },
-        }
-    });
     method!(m, "eth_sendRawTransaction", 1, |p, c| async move {
         let raw: Bytes = param(&p, 0, "transaction data")?;
         if !c.accepting.load(Ordering::SeqCst) {
@@ -192,6 +152,7 @@ pub(crate) fn register(m: &mut RpcModule<NodeApi>) -> Result<(), RegisterMethodE
                 block_hash: t.block_hash,
                 block_number: t.block_number,
                 index: t.tx_index,
+                block_timestamp: c.block_timestamp(t.block_number).await?,
                 effective_gas_price: price,
             }),
         ))

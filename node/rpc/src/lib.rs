@@ -29,6 +29,7 @@ macro_rules! method {
 mod api;
 mod block_id;
 mod blocks;
+mod call;
 mod debug;
 mod error;
 mod eth;
@@ -224,6 +225,7 @@ fn methods(
     zkevm::register(&mut m)?;
     txpool::register(&mut m)?;
     blocks::register(&mut m)?;
+    call::register(&mut m)?;
     filters::register(&mut m)?;
     pubsub::register(&mut m)?;
     if debug {

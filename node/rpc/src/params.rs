@@ -1,7 +1,7 @@
 //! Parameters: positional arrays, one value at a time with an error that says which and why;
 //! the call object of `eth_call` and `eth_estimateGas`.
 
-use alloy_primitives::{Address, Bytes, U256};
+use alloy_primitives::{Address, Bytes, B256, U256};
 use jsonrpsee::types::Params;
 use serde::Deserialize;
 use serde_json::Value;
@@ -22,6 +22,29 @@ pub(crate) struct CallArgs {
     value: Option<U256>,
     data: Option<Bytes>,
     input: Option<Bytes>,
+    access_list: Option<Vec<AccessItem>>,
+}
+
+/// One entry of an access list.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct AccessItem {
+    pub(crate) address: Address,
+    pub(crate) storage_keys: Vec<B256>,
+}
+
+impl AccessItem {
+    pub(crate) fn list(items: &[AccessItem]) -> zknode_executor::codec::AccessList {
+        zknode_executor::codec::AccessList(
+            items
+                .iter()
+                .map(|i| zknode_executor::codec::AccessListItem {
+                    address: i.address,
+                    storage_keys: i.storage_keys.clone(),
+                })
+                .collect(),
+        )
+    }
 }
 
 impl CallArgs {
@@ -50,6 +73,7 @@ impl CallArgs {
             value: self.value.unwrap_or_default(),
             gas: self.gas.as_deref().map(parse_quantity).transpose()?,
             gas_price: price.map_or(0, |p| u128::try_from(p).unwrap_or(u128::MAX)),
+            access_list: AccessItem::list(self.access_list.as_deref().unwrap_or_default()),
         })
     }
 }
