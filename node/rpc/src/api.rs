@@ -109,6 +109,7 @@ impl NodeApi {
                         block_hash: b.hash,
                         block_number: n,
                         index: t.tx_index,
+                        block_timestamp: b.header.timestamp,
                         effective_gas_price: price,
                     }),
                 ));

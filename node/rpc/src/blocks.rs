@@ -12,8 +12,11 @@ use crate::params::param;
 use crate::{json, parse_quantity, BlockId, NodeApi, RpcError};
 
 impl NodeApi {
-    /// A stored transaction as a transaction object.
-    pub(crate) fn stored_tx_json(t: &StoredTransaction) -> Result<Value, RpcError> {
+    /// A stored transaction as a transaction object; `block_timestamp` is its block's.
+    pub(crate) fn stored_tx_json(
+        t: &StoredTransaction,
+        block_timestamp: u64,
+    ) -> Result<Value, RpcError> {
         let decoded =
             decode_signed(&t.raw).map_err(|e| RpcError::internal("stored transaction", e))?;
         let price = decoded.effective_gas_price();
@@ -25,9 +28,19 @@ impl NodeApi {
                 block_hash: t.block_hash,
                 block_number: t.block_number,
                 index: t.tx_index,
+                block_timestamp,
                 effective_gas_price: price,
             }),
         ))
+    }
+
+    /// The timestamp of stored block `n` (0 when it is not stored).
+    pub(crate) async fn block_timestamp(&self, n: u64) -> Result<u64, RpcError> {
+        Ok(self
+            .db
+            .block_by_number(n)
+            .await?
+            .map_or(0, |b| b.header.timestamp))
     }
 
     /// The stored block a block id names: `None` when there is none.
@@ -78,7 +91,7 @@ impl NodeApi {
         };
         let txs = self.db.block_transactions(n).await?;
         match txs.iter().find(|t| t.tx_index == index) {
-            Some(t) => Self::stored_tx_json(t),
+            Some(t) => Self::stored_tx_json(t, self.block_timestamp(n).await?),
             None => Ok(Value::Null),
         }
     }

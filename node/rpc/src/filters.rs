@@ -117,7 +117,8 @@ impl Live {
     }
 }
 
-/// A fresh identifier: `0x` and 32 hex digits, not guessable by other clients.
+/// A fresh identifier: `0x` and up to 32 hex digits, not guessable by other clients. A
+/// quantity, as execution-apis types filter ids and geth writes them: without leading zeros.
 pub(crate) fn random_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     static SEED: std::sync::OnceLock<B256> = std::sync::OnceLock::new();
@@ -137,7 +138,9 @@ pub(crate) fn random_id() -> String {
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let h = keccak256([seed.as_slice(), &n.to_be_bytes()].concat());
-    format!("0x{}", hex::encode(&h[..16]))
+    let digits = hex::encode(&h[..16]);
+    let digits = digits.trim_start_matches('0');
+    format!("0x{}", if digits.is_empty() { "0" } else { digits })
 }
 
 struct Installed {
@@ -512,7 +515,13 @@ mod tests {
         let a = random_id();
         let b = random_id();
         assert_ne!(a, b);
-        assert_eq!(a.len(), 34);
-        assert!(a.starts_with("0x") && a[2..].chars().all(|c| c.is_ascii_hexdigit()));
+        for id in (0..64).map(|_| random_id()).chain([a]) {
+            assert!(id.len() <= 34, "{id}");
+            assert!(id.starts_with("0x") && id[2..].chars().all(|c| c.is_ascii_hexdigit()));
+            assert!(
+                !id.starts_with("0x0"),
+                "{id}: a quantity has no leading zeros"
+            );
+        }
     }
 }

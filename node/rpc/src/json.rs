@@ -25,6 +25,9 @@ pub struct Position {
     pub block_hash: B256,
     pub block_number: u64,
     pub index: u64,
+    /// The block's timestamp (`blockTimestamp`, which execution-apis requires of a mined
+    /// transaction).
+    pub block_timestamp: u64,
     /// What the sender paid per gas.
     pub effective_gas_price: U256,
 }
@@ -37,6 +40,7 @@ pub fn transaction(tx: &RawTx, hash: B256, from: Address, at: Option<&Position>)
         "nonce": qty(tx.nonce),
         "blockHash": at.map(|p| p.block_hash),
         "blockNumber": at.map(|p| qty(p.block_number)),
+        "blockTimestamp": at.map(|p| qty(p.block_timestamp)),
         "transactionIndex": at.map(|p| qty(p.index)),
         "from": from,
         "to": tx.to,

@@ -112,7 +112,7 @@ impl NodeApi {
             if full {
                 blocks.push(self.block_object(&b, false, false).await?);
                 for t in self.db.block_transactions(n).await? {
-                    txs.push(tx_object(&t)?);
+                    txs.push(tx_object(&t, b.header.timestamp)?);
                 }
             } else {
                 blocks.push(json!(b.hash));

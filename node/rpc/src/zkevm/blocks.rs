@@ -56,7 +56,7 @@ pub(super) fn register(m: &mut RpcModule<NodeApi>) -> Result<(), RegisterMethodE
     method!(m, "zkevm_getTransactionByL2Hash", 1, |p, c| async move {
         let h: B256 = param(&p, 0, "L2 transaction hash")?;
         if let Some(t) = c.db.transaction_by_l2_hash(h).await? {
-            return tx_object(&t);
+            return tx_object(&t, c.block_timestamp(t.block_number).await?);
         }
         // Not in a block: a pending pool transaction, as zkevm-node falls back to its pool.
         Ok(match c.pool.get_by_l2_hash(h) {
@@ -121,8 +121,9 @@ struct Range {
     to_block: Option<Value>,
 }
 
-/// A stored transaction as an object in its block, with its L2 hash.
-pub(super) fn tx_object(t: &StoredTransaction) -> Result<Value, RpcError> {
+/// A stored transaction as an object in its block (whose timestamp is `block_timestamp`),
+/// with its L2 hash.
+pub(super) fn tx_object(t: &StoredTransaction, block_timestamp: u64) -> Result<Value, RpcError> {
     let decoded = decode_signed(&t.raw).map_err(|e| RpcError::internal("stored transaction", e))?;
     let price = decoded.effective_gas_price();
     let mut o = json::transaction(
@@ -133,6 +134,7 @@ pub(super) fn tx_object(t: &StoredTransaction) -> Result<Value, RpcError> {
             block_hash: t.block_hash,
             block_number: t.block_number,
             index: t.tx_index,
+            block_timestamp,
             effective_gas_price: price,
         }),
     );
@@ -159,7 +161,7 @@ impl NodeApi {
                 out.push(json!(t.hash));
                 continue;
             }
-            let mut o = tx_object(t)?;
+            let mut o = tx_object(t, b.header.timestamp)?;
             if receipts {
                 let r = self.db.receipt(t.hash).await?.ok_or_else(|| {
                     RpcError::internal("block receipts", format!("no receipt for {}", t.hash))
