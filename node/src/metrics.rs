@@ -119,6 +119,27 @@ impl Metrics {
             "eth_sendRawTransaction calls accepted",
             self.rpc.send_raw_accepted.load(Ordering::Relaxed),
         );
+        metric(
+            &mut o,
+            "zknode_rpc_rate_limited_total",
+            "counter",
+            "JSON-RPC calls refused by the per-IP rate limit (-32005)",
+            self.rpc.rate_limited.load(Ordering::Relaxed),
+        );
+        metric(
+            &mut o,
+            "zknode_rpc_filters",
+            "gauge",
+            "Polled filters installed (eth_newFilter and the like)",
+            self.rpc.filters.load(Ordering::Relaxed),
+        );
+        metric(
+            &mut o,
+            "zknode_rpc_subscriptions",
+            "gauge",
+            "WebSocket subscriptions open",
+            self.rpc.subscriptions.load(Ordering::Relaxed),
+        );
         o
     }
 }

@@ -95,6 +95,11 @@ impl Live {
         self.filters.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// How many filters are installed.
+    pub fn filter_count(&self) -> usize {
+        self.filters().len()
+    }
+
     fn install(&self, kind: Kind) -> Result<String, RpcError> {
         let mut f = self.filters();
         let timeout = self.limits.filter_timeout;
@@ -317,6 +322,13 @@ impl NodeApi {
         ))
     }
 
+    /// Publishes how many filters are installed (a gauge).
+    fn count_filters(&self) {
+        self.metrics
+            .filters
+            .store(self.live.filter_count() as u64, Ordering::Relaxed);
+    }
+
     fn filter_not_found() -> RpcError {
         RpcError::server("filter not found")
     }
@@ -418,14 +430,18 @@ pub(crate) fn register(m: &mut RpcModule<NodeApi>) -> Result<(), RegisterMethodE
             Some(BlockId::Number(n)) => n.max(head + 1),
             _ => head + 1,
         };
-        Ok(json!(c.live.install(Kind::Logs {
+        let id = c.live.install(Kind::Logs {
             query: Box::new(q),
-            next
-        })?))
+            next,
+        })?;
+        c.count_filters();
+        Ok(json!(id))
     });
     method!(m, "eth_newBlockFilter", 0, |_p, c| async move {
         let next = c.latest().await?.number + 1;
-        Ok(json!(c.live.install(Kind::Blocks { next })?))
+        let id = c.live.install(Kind::Blocks { next })?;
+        c.count_filters();
+        Ok(json!(id))
     });
     method!(
         m,
@@ -433,7 +449,9 @@ pub(crate) fn register(m: &mut RpcModule<NodeApi>) -> Result<(), RegisterMethodE
         1,
         |_p, c| async move {
             let rx = c.live.pending.subscribe();
-            Ok(json!(c.live.install(Kind::Pending { rx })?))
+            let id = c.live.install(Kind::Pending { rx })?;
+            c.count_filters();
+            Ok(json!(id))
         }
     );
     method!(m, "eth_getFilterChanges", 1, |p, c| async move {
@@ -459,7 +477,9 @@ pub(crate) fn register(m: &mut RpcModule<NodeApi>) -> Result<(), RegisterMethodE
     });
     method!(m, "eth_uninstallFilter", 1, |p, c| async move {
         let id: String = param(&p, 0, "filter id")?;
-        Ok(json!(c.live.filters().remove(&id).is_some()))
+        let removed = c.live.filters().remove(&id).is_some();
+        c.count_filters();
+        Ok(json!(removed))
     });
     Ok(())
 }

@@ -160,6 +160,12 @@ pub struct ChainHead {
 pub struct RpcMetrics {
     pub requests: AtomicU64,
     pub send_raw_accepted: AtomicU64,
+    /// Calls answered -32005 by the per-IP rate limit.
+    pub rate_limited: AtomicU64,
+    /// Polled filters installed now.
+    pub filters: AtomicU64,
+    /// WebSocket subscriptions open now.
+    pub subscriptions: AtomicU64,
     /// Pool refusals by reason.
     rejected: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
 }
@@ -209,9 +215,10 @@ pub struct NodeApi {
 pub async fn start(cfg: &RpcConfig, mut api: NodeApi) -> std::io::Result<RpcServer> {
     api.live.configure(cfg);
     let api = Arc::new(api);
+    let metrics = api.metrics.clone();
     let module = methods(api.clone(), cfg.debug).map_err(std::io::Error::other)?;
     pubsub::follow_chain(api);
-    server::serve(cfg, module.into()).await
+    server::serve(cfg, module.into(), metrics).await
 }
 
 /// Every method, on one module; the `debug` namespace only when `debug` is set.

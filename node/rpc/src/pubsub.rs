@@ -75,6 +75,18 @@ async fn send(sink: &SubscriptionSink, v: &Value) -> Result<(), ()> {
 /// Forwards items from `rx` to `sink`, each turned into zero or more notifications by `f`,
 /// until the client goes away. A subscriber that falls behind skips what it missed.
 async fn pump<T: Clone>(
+    metrics: &crate::RpcMetrics,
+    sink: SubscriptionSink,
+    rx: broadcast::Receiver<T>,
+    f: impl FnMut(T) -> Vec<Value>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    metrics.subscriptions.fetch_add(1, Relaxed);
+    forward(sink, rx, f).await;
+    metrics.subscriptions.fetch_sub(1, Relaxed);
+}
+
+async fn forward<T: Clone>(
     sink: SubscriptionSink,
     mut rx: broadcast::Receiver<T>,
     mut f: impl FnMut(T) -> Vec<Value>,
@@ -120,7 +132,7 @@ pub(crate) fn register(m: &mut RpcModule<NodeApi>) -> Result<(), RegisterMethodE
                 Some("newHeads") if p.len() == 1 => {
                     let rx = c.live.blocks.subscribe();
                     let sink = pending.accept().await?;
-                    pump(sink, rx, |ev: Arc<BlockEvent>| vec![ev.header.clone()]).await;
+                    pump(&c.metrics, sink, rx, |ev: Arc<BlockEvent>| vec![ev.header.clone()]).await;
                 }
                 Some("logs") if p.len() <= 2 => {
                     let q = match p.get(1).map(LogQuery::parse).transpose() {
@@ -138,7 +150,7 @@ pub(crate) fn register(m: &mut RpcModule<NodeApi>) -> Result<(), RegisterMethodE
                     }
                     let rx = c.live.blocks.subscribe();
                     let sink = pending.accept().await?;
-                    pump(sink, rx, move |ev: Arc<BlockEvent>| {
+                    pump(&c.metrics, sink, rx, move |ev: Arc<BlockEvent>| {
                         let in_range = |id: Option<BlockId>, ok: &dyn Fn(u64) -> bool| match id {
                             Some(BlockId::Number(n)) => ok(n),
                             _ => true,
@@ -168,7 +180,7 @@ pub(crate) fn register(m: &mut RpcModule<NodeApi>) -> Result<(), RegisterMethodE
                     let rx = c.live.pending.subscribe();
                     let sink = pending.accept().await?;
                     let api = c.clone();
-                    pump(sink, rx, move |h| {
+                    pump(&c.metrics, sink, rx, move |h| {
                         if !full {
                             return vec![json!(h)];
                         }

@@ -21,7 +21,7 @@ use jsonrpsee::types::{ErrorObject, Request, SubscriptionId};
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::RpcConfig;
+use crate::{RpcConfig, RpcMetrics};
 
 /// `-32005`: the caller sends more than its rate allows (EIP-1474's "limit exceeded").
 pub const LIMIT_EXCEEDED: i32 = -32005;
@@ -104,14 +104,25 @@ fn limited() -> ErrorObject<'static> {
 struct RateLimited<S> {
     inner: S,
     limit: Option<Arc<RateLimit>>,
+    metrics: Arc<RpcMetrics>,
 }
 
 impl<S> RateLimited<S> {
     fn allows(&self, ext: &http::Extensions, n: usize) -> bool {
-        match (&self.limit, ext.get::<PeerIp>()) {
+        let ok = match (&self.limit, ext.get::<PeerIp>()) {
             (Some(l), Some(ip)) => l.take(ip.0, n),
             _ => true,
+        };
+        if !ok {
+            self.refused();
         }
+        ok
+    }
+
+    fn refused(&self) {
+        self.metrics
+            .rate_limited
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -154,6 +165,7 @@ where
             for entry in batch.iter_mut() {
                 if let Ok(BatchEntry::Call(req)) = entry {
                     if !l.take(ip.0, 1) {
+                        self.refused();
                         *entry = Err(BatchEntryErr::new(req.id.clone(), limited()));
                     }
                 }
@@ -207,7 +219,11 @@ fn server_config(cfg: &RpcConfig, ws: bool) -> ServerConfig {
 }
 
 /// Binds the listeners and starts serving `methods`.
-pub(crate) async fn serve(cfg: &RpcConfig, methods: Methods) -> std::io::Result<RpcServer> {
+pub(crate) async fn serve(
+    cfg: &RpcConfig,
+    methods: Methods,
+    metrics: Arc<RpcMetrics>,
+) -> std::io::Result<RpcServer> {
     let limit = (cfg.requests_per_ip_per_second > 0)
         .then(|| Arc::new(RateLimit::new(cfg.requests_per_ip_per_second)));
     let (stop, handle) = stop_channel();
@@ -220,9 +236,11 @@ pub(crate) async fn serve(cfg: &RpcConfig, methods: Methods) -> std::io::Result<
     let ws_addr = ws.as_ref().map(|l| l.local_addr()).transpose()?;
 
     let rpc_mw = |limit: Option<Arc<RateLimit>>| {
+        let metrics = metrics.clone();
         RpcServiceBuilder::new().layer_fn(move |inner| RateLimited {
             inner,
             limit: limit.clone(),
+            metrics: metrics.clone(),
         })
     };
     let http_builder = jsonrpsee::server::Server::builder()
