@@ -506,7 +506,73 @@ async fn eth_surface(db_url: Option<String>) {
             .map(|v| v.to_str().unwrap().to_string()),
         Some("*".to_string())
     );
+    ws_misuse(&node.ws_url).await;
     drop(node);
+}
+
+/// Garbage, an unknown method and an oversize message over WebSocket get answers or a close,
+/// never a hang, and the server goes on serving.
+async fn ws_misuse(url: &str) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("WebSocket");
+    for (text, code) in [
+        ("{not json", -32700),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"eth_nope","params":[]}"#,
+            -32601,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":2,"method":"eth_getBalance","params":[7]}"#,
+            -32602,
+        ),
+    ] {
+        ws.send(Message::text(text)).await.unwrap();
+        let reply = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("an answer within 10 s")
+            .expect("the connection is open")
+            .unwrap();
+        let v: Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+        assert_eq!(v["error"]["code"], json!(code), "{text}: {v}");
+    }
+    // Past max_request_bytes (10 MiB) the server answers with an error or closes; either way
+    // it does not hang, and a new connection is served.
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","id":3,"method":"web3_sha3","params":["0x{}"]}}"#,
+        "00".repeat(6 << 20)
+    );
+    if ws.send(Message::text(big)).await.is_ok() {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("an answer or a close within 10 s")
+        {
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                assert!(v["error"]["code"].is_i64(), "{v}");
+            }
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {}
+            Some(Ok(other)) => panic!("unexpected {other:?}"),
+        }
+    }
+    let (mut fresh, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("WebSocket");
+    fresh
+        .send(Message::text(
+            r#"{"jsonrpc":"2.0","id":4,"method":"eth_chainId","params":[]}"#,
+        ))
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(10), fresh.next())
+        .await
+        .expect("an answer within 10 s")
+        .expect("open")
+        .unwrap();
+    let v: Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+    assert_eq!(v["result"], json!("0x3e9"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
