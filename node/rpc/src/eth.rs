@@ -6,7 +6,7 @@ use alloy_primitives::{Address, Bytes, B256, U256};
 use jsonrpsee::core::RegisterMethodError;
 use jsonrpsee::RpcModule;
 use serde_json::{json, Value};
-use zknode_executor::{decode_signed, RawTx};
+use zknode_executor::decode_signed;
 use zknode_storage::BlockReader;
 
 use crate::params::param;
@@ -141,21 +141,7 @@ pub(crate) fn register(m: &mut RpcModule<NodeApi>) -> Result<(), RegisterMethodE
         let Some(t) = c.db.transaction_by_hash(hash).await? else {
             return Ok(c.tx_from_pool(hash).unwrap_or(Value::Null));
         };
-        let decoded: RawTx =
-            decode_signed(&t.raw).map_err(|e| RpcError::internal("stored transaction", e))?;
-        let price = decoded.effective_gas_price();
-        Ok(json::transaction(
-            &decoded,
-            t.hash,
-            t.sender,
-            Some(&json::Position {
-                block_hash: t.block_hash,
-                block_number: t.block_number,
-                index: t.tx_index,
-                block_timestamp: c.block_timestamp(t.block_number).await?,
-                effective_gas_price: price,
-            }),
-        ))
+        NodeApi::stored_tx_json(&t, c.block_timestamp(t.block_number).await?)
     });
     method!(m, "eth_getTransactionReceipt", 1, |p, c| async move {
         let hash: B256 = param(&p, 0, "transaction hash")?;

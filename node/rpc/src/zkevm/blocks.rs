@@ -124,20 +124,7 @@ struct Range {
 /// A stored transaction as an object in its block (whose timestamp is `block_timestamp`),
 /// with its L2 hash.
 pub(super) fn tx_object(t: &StoredTransaction, block_timestamp: u64) -> Result<Value, RpcError> {
-    let decoded = decode_signed(&t.raw).map_err(|e| RpcError::internal("stored transaction", e))?;
-    let price = decoded.effective_gas_price();
-    let mut o = json::transaction(
-        &decoded,
-        t.hash,
-        t.sender,
-        Some(&json::Position {
-            block_hash: t.block_hash,
-            block_number: t.block_number,
-            index: t.tx_index,
-            block_timestamp,
-            effective_gas_price: price,
-        }),
-    );
+    let mut o = NodeApi::stored_tx_json(t, block_timestamp)?;
     o["l2Hash"] = json!(t.l2_hash);
     Ok(o)
 }
