@@ -621,4 +621,100 @@ async fn the_rate_limit_answers_32005() {
         one["error"]["code"] == json!(-32005) || one["result"] == json!("0x3e9"),
         "{one}"
     );
+    // Another address (127.0.0.2 is loopback too) has its own bucket.
+    let other = alloy::transports::http::reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let r: Value = other
+        .post(&node.url)
+        .header("content-type", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#)
+        .send()
+        .await
+        .expect("an answer")
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["result"], json!("0x3e9"), "{r}");
+}
+
+/// WebSocket connection and subscription limits, and filters that expire unpolled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_and_filter_limits() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(
+        &dir.path().join("data"),
+        None,
+        &[
+            "--set",
+            "rpc.ws_max_subscriptions=1",
+            "--set",
+            "rpc.ws_max_connections=1",
+            "--set",
+            "rpc.filter_timeout_secs=3",
+        ],
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(&node.ws_url)
+        .await
+        .expect("WebSocket");
+    let mut ask = async |ws: &mut tokio_tungstenite::WebSocketStream<_>, id: u64| {
+        let req =
+            json!({"jsonrpc": "2.0", "id": id, "method": "eth_subscribe", "params": ["newHeads"]});
+        ws.send(Message::text(req.to_string())).await.unwrap();
+        let reply = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("an answer within 10 s")
+            .expect("open")
+            .unwrap();
+        serde_json::from_str::<Value>(reply.to_text().unwrap()).unwrap()
+    };
+    let first = ask(&mut ws, 1).await;
+    assert!(first["result"].is_string(), "{first}");
+    let second = ask(&mut ws, 2).await;
+    assert!(
+        second["error"]["code"].is_i64(),
+        "one subscription per connection: {second}"
+    );
+    // A second connection is refused while the first is open.
+    let refused = match tokio_tungstenite::connect_async(&node.ws_url).await {
+        Err(_) => true,
+        Ok((mut other, _)) => {
+            // Accepted at the HTTP level, then closed without serving.
+            other
+                .send(Message::text(
+                    r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#,
+                ))
+                .await
+                .ok();
+            !matches!(
+                tokio::time::timeout(Duration::from_secs(10), other.next()).await,
+                Ok(Some(Ok(Message::Text(_))))
+            )
+        }
+    };
+    assert!(
+        refused,
+        "a second WebSocket connection past ws_max_connections was served"
+    );
+
+    // A filter not polled for filter_timeout_secs is gone.
+    let p = ProviderBuilder::new().connect_http(node.url.parse().unwrap());
+    let kept = call(&p, "eth_newBlockFilter", json!([])).await.unwrap();
+    let dropped = call(&p, "eth_newBlockFilter", json!([])).await.unwrap();
+    // Polled every 0.5 s, the first lives on; the second is not polled for 3.5 s.
+    for _ in 0..7 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        call(&p, "eth_getFilterChanges", json!([kept]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        call(&p, "eth_getFilterChanges", json!([dropped]))
+            .await
+            .unwrap_err(),
+        (-32000, "filter not found".into())
+    );
 }
