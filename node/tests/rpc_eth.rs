@@ -660,7 +660,7 @@ async fn websocket_and_filter_limits() {
     let (mut ws, _) = tokio_tungstenite::connect_async(&node.ws_url)
         .await
         .expect("WebSocket");
-    let mut ask = async |ws: &mut tokio_tungstenite::WebSocketStream<_>, id: u64| {
+    let ask = async |ws: &mut tokio_tungstenite::WebSocketStream<_>, id: u64| {
         let req =
             json!({"jsonrpc": "2.0", "id": id, "method": "eth_subscribe", "params": ["newHeads"]});
         ws.send(Message::text(req.to_string())).await.unwrap();
