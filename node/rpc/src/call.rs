@@ -107,11 +107,13 @@ pub(crate) fn parse_block_overrides(v: Option<&Value>) -> Result<BlockOverrides,
 }
 
 /// A failed call as Ethereum nodes answer it: refused before running (-32000 with the
-/// reason), reverted (3 with the data and the decoded reason), or halted (-32000).
+/// reason), reverted (3 with the data, possibly empty, and the decoded reason), or halted
+/// (-32000).
 fn call_error(r: &CallResult) -> RpcError {
     match r.failure.as_deref() {
         Some(f) if f.starts_with("TX INVALID") => RpcError::server(f),
         reason if !r.output.is_empty() => RpcError::reverted(reason, &r.output),
+        Some(f) if f.starts_with("execution reverted") => RpcError::reverted(Some(f), &r.output),
         Some(reason) => RpcError::server(format!("execution failed: {reason}")),
         None => RpcError::server("execution failed"),
     }

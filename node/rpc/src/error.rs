@@ -49,6 +49,8 @@ impl RpcError {
         Self {
             code: REVERTED,
             message: match reason {
+                // The executor's own text for a revert without a decodable reason.
+                Some(r) if r.starts_with("execution reverted") => r.to_string(),
                 Some(r) if !r.is_empty() => format!("execution reverted: {r}"),
                 _ => "execution reverted".into(),
             },
