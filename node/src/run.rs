@@ -26,18 +26,14 @@ use crate::metrics::{self, Metrics};
 
 /// Reads the head (last stored block) from the database.
 async fn read_head(db: &StateDb) -> anyhow::Result<ChainHead> {
-    let n = db
-        .latest_block_number()
+    let b = db
+        .latest_block_head()
         .await?
         .context("the database holds no block")?;
-    let b = db
-        .block_by_number(n)
-        .await?
-        .with_context(|| format!("block {n} is missing"))?;
     Ok(ChainHead {
-        number: n,
+        number: b.number,
         hash: b.hash,
-        state_root: b.header.state_root,
+        state_root: b.state_root,
     })
 }
 

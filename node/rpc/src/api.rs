@@ -25,17 +25,14 @@ impl NodeApi {
         if self.follows_primary {
             return Ok(self.head());
         }
-        let Some(n) = self.db.latest_block_number().await? else {
-            return Ok(self.head());
-        };
-        match self.db.block_by_number(n).await? {
-            Some(b) => Ok(ChainHead {
-                number: n,
+        Ok(match self.db.latest_block_head().await? {
+            Some(b) => ChainHead {
+                number: b.number,
                 hash: b.hash,
-                state_root: b.header.state_root,
-            }),
-            None => Ok(self.head()),
-        }
+                state_root: b.state_root,
+            },
+            None => self.head(),
+        })
     }
 
     /// The number a block id names (`None`: no such block).

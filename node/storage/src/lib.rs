@@ -59,7 +59,7 @@ pub use error::{Result, StorageError};
 pub use header::{block_hash, header_rlp, L2Header};
 pub use traits::{BlockReader, BlockWriter, PoolStore};
 pub use types::{
-    Batch, BatchClose, BatchStatus, Block, L1Block, LatestBatchNumbers, LogFilter, NewBatch,
+    Batch, BatchClose, BatchStatus, Block, BlockHead, L1Block, LatestBatchNumbers, LogFilter, NewBatch,
     NewBlock, NewLog, NewReceipt, NewTransaction, OpenBatchProgress, PoolInsert, PoolTxRow,
     PoolTxState, PoolTxStatus, StoredLog, StoredReceipt, StoredTransaction,
 };

@@ -14,7 +14,7 @@ use alloy_primitives::B256;
 
 use crate::error::Result;
 use crate::types::{
-    Batch, BatchClose, Block, L1Block, LatestBatchNumbers, LogFilter, NewBatch, NewBlock,
+    Batch, BatchClose, Block, BlockHead, L1Block, LatestBatchNumbers, LogFilter, NewBatch, NewBlock,
     OpenBatchProgress, PoolInsert, PoolTxRow, PoolTxState, StoredLog, StoredReceipt,
     StoredTransaction,
 };
@@ -29,6 +29,10 @@ pub trait BlockReader: Send + Sync {
 
     /// The number of the last stored block; `None` when no block is stored.
     fn latest_block_number(&self) -> impl Future<Output = Result<Option<u64>>> + Send;
+
+    /// The number, hash and state root of the last stored block, in one read; `None` when no
+    /// block is stored.
+    fn latest_block_head(&self) -> impl Future<Output = Result<Option<BlockHead>>> + Send;
 
     /// The transactions of a block, in order; empty when the block is not stored.
     fn block_transactions(

@@ -136,6 +136,14 @@ pub struct StoredLog {
     pub data: Bytes,
 }
 
+/// Where the chain is: the last stored block's number, hash and state root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockHead {
+    pub number: u64,
+    pub hash: B256,
+    pub state_root: B256,
+}
+
 /// Which logs [`crate::BlockReader::logs`] returns: those of blocks `from_block..=to_block`
 /// whose address is one of `addresses` (any address when empty) and whose topic `i` is one of
 /// `topics[i]` (any topic, or none, when empty). A log with fewer than `i + 1` topics does not

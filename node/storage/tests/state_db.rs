@@ -202,8 +202,15 @@ async fn counts(db: &StateDb) -> [i64; 5] {
 async fn blocks_round_trip_with_transactions_receipts_and_logs(t: &TestDb) {
     let db = &t.db;
     assert_eq!(db.latest_block_number().await.unwrap(), None);
+    assert_eq!(db.latest_block_head().await.unwrap(), None);
     let blocks = three_blocks(db).await;
     assert_eq!(db.latest_block_number().await.unwrap(), Some(2));
+    let head = db.latest_block_head().await.unwrap().unwrap();
+    let last = db.block_by_number(2).await.unwrap().unwrap();
+    assert_eq!(
+        (head.number, head.hash, head.state_root),
+        (2, last.hash, last.header.state_root)
+    );
     assert_eq!(counts(db).await, [1, 3, 4, 4, 4]);
 
     for (new, hash) in &blocks {

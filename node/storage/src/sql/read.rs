@@ -8,7 +8,7 @@ use crate::error::{Result, StorageError};
 use crate::header::L2Header;
 use crate::traits::BlockReader;
 use crate::types::{
-    Batch, Block, L1Block, LatestBatchNumbers, LogFilter, StoredLog, StoredReceipt,
+    Batch, Block, BlockHead, L1Block, LatestBatchNumbers, LogFilter, StoredLog, StoredReceipt,
     StoredTransaction,
 };
 use crate::StateDb;
@@ -57,6 +57,23 @@ impl BlockReader for StateDb {
             .fetch_one(self.pool())
             .await?;
         Cells::new(&row, "l2_blocks", "MAX(number)").opt_u64("number")
+    }
+
+    async fn latest_block_head(&self) -> Result<Option<BlockHead>> {
+        let row = sqlx::query(
+            "SELECT number, hash, state_root FROM l2_blocks ORDER BY number DESC LIMIT 1",
+        )
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let c = Cells::new(&row, "l2_blocks", "latest");
+        Ok(Some(BlockHead {
+            number: c.u64("number")?,
+            hash: c.b256("hash")?,
+            state_root: c.b256("state_root")?,
+        }))
     }
 
     async fn block_transactions(&self, number: u64) -> Result<Vec<StoredTransaction>> {
