@@ -704,6 +704,11 @@ async fn prepare(
                 .into_iter()
                 .filter(|b| (from..=head).contains(b))
                 .collect();
+            println!(
+                "{}: eth_getLogs over blocks {from}..={head}: {} logs expected",
+                t.name,
+                want.len()
+            );
             let token_c = token.clone();
             cases.push((
                 request(
