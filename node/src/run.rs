@@ -163,6 +163,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let db = StateDb::connect(&url)
         .await
         .context("opening the state database")?;
+    if sequencing {
+        // This process is the one writer of blocks: reads of the head need no round trip.
+        db.cache_head();
+    }
     let spec = ChainSpec {
         chain_id: cfg.chain_id,
         coinbase: cfg.coinbase,

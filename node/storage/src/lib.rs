@@ -48,6 +48,7 @@
 //! row it replaces in the transaction that inserts the new one.
 
 mod error;
+mod head;
 pub mod header;
 mod sql;
 mod traits;
@@ -59,9 +60,9 @@ pub use error::{Result, StorageError};
 pub use header::{block_hash, header_rlp, L2Header};
 pub use traits::{BlockReader, BlockWriter, PoolStore};
 pub use types::{
-    Batch, BatchClose, BatchStatus, Block, BlockHead, L1Block, LatestBatchNumbers, LogFilter, NewBatch,
-    NewBlock, NewLog, NewReceipt, NewTransaction, OpenBatchProgress, PoolInsert, PoolTxRow,
-    PoolTxState, PoolTxStatus, StoredLog, StoredReceipt, StoredTransaction,
+    Batch, BatchClose, BatchStatus, Block, BlockHead, L1Block, LatestBatchNumbers, LogFilter,
+    NewBatch, NewBlock, NewLog, NewReceipt, NewTransaction, OpenBatchProgress, PoolInsert,
+    PoolTxRow, PoolTxState, PoolTxStatus, StoredLog, StoredReceipt, StoredTransaction,
 };
 pub use zknode_sqldb::{sqlite_url, Backend};
 
@@ -83,6 +84,7 @@ static MIGRATIONS: &[Migration] = &[
 #[derive(Clone, Debug)]
 pub struct StateDb {
     db: Database,
+    head: std::sync::Arc<head::HeadCache>,
 }
 
 impl StateDb {
@@ -90,7 +92,17 @@ impl StateDb {
     /// to date. A SQLite file (and its directory) is created when missing.
     pub async fn connect(url: &str) -> Result<StateDb> {
         let db = Database::connect(url, "state database", MIGRATIONS).await?;
-        Ok(StateDb { db })
+        Ok(StateDb {
+            db,
+            head: Default::default(),
+        })
+    }
+
+    /// Keeps the last block in memory for [`BlockReader::latest_block_head`] and
+    /// [`BlockReader::latest_block_number`]: only for the process that is the one writer of
+    /// blocks (a block another process writes would not be seen).
+    pub fn cache_head(&self) {
+        self.head.enable();
     }
 
     /// Which database this is.

@@ -53,6 +53,9 @@ impl BlockReader for StateDb {
     }
 
     async fn latest_block_number(&self) -> Result<Option<u64>> {
+        if let Ok(h) = self.head.get() {
+            return Ok(Some(h.number));
+        }
         let row = sqlx::query("SELECT MAX(number) AS number FROM l2_blocks")
             .fetch_one(self.pool())
             .await?;
@@ -60,6 +63,10 @@ impl BlockReader for StateDb {
     }
 
     async fn latest_block_head(&self) -> Result<Option<BlockHead>> {
+        let generation = match self.head.get() {
+            Ok(h) => return Ok(Some(h)),
+            Err(g) => g,
+        };
         let row = sqlx::query(
             "SELECT number, hash, state_root FROM l2_blocks ORDER BY number DESC LIMIT 1",
         )
@@ -69,11 +76,15 @@ impl BlockReader for StateDb {
             return Ok(None);
         };
         let c = Cells::new(&row, "l2_blocks", "latest");
-        Ok(Some(BlockHead {
+        let head = BlockHead {
             number: c.u64("number")?,
             hash: c.b256("hash")?,
             state_root: c.b256("state_root")?,
-        }))
+        };
+        if let Some(g) = generation {
+            self.head.store(g, head);
+        }
+        Ok(Some(head))
     }
 
     async fn block_transactions(&self, number: u64) -> Result<Vec<StoredTransaction>> {

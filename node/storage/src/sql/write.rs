@@ -19,6 +19,8 @@ type Tx = Transaction<'static, Any>;
 impl BlockWriter for StateDb {
     async fn write_block(&self, block: &NewBlock) -> Result<B256> {
         validate(block)?;
+        // Until this returns, readers of the head go to the database (see `head.rs`).
+        let _writing = self.head.write();
         let header = block.header();
         let header_rlp = header.rlp();
         let hash = keccak256(&header_rlp);
