@@ -14,8 +14,8 @@ use alloy_primitives::B256;
 
 use crate::error::Result;
 use crate::types::{
-    Batch, BatchClose, Block, BlockHead, L1Block, LatestBatchNumbers, LogFilter, NewBatch, NewBlock,
-    OpenBatchProgress, PoolInsert, PoolTxRow, PoolTxState, StoredLog, StoredReceipt,
+    Batch, BatchClose, Block, BlockHead, L1Block, LatestBatchNumbers, LogFilter, NewBatch,
+    NewBlock, OpenBatchProgress, PoolInsert, PoolTxRow, PoolTxState, StoredLog, StoredReceipt,
     StoredTransaction,
 };
 
