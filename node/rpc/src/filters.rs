@@ -55,31 +55,29 @@ pub(crate) struct Limits {
 
 impl Default for Live {
     fn default() -> Self {
-        let d = RpcConfig::default();
-        let mut live = Self {
-            limits: Limits {
-                max_logs: 0,
-                max_block_range: 0,
-                filter_timeout: Duration::ZERO,
-                max_filters: 0,
-            },
+        Self {
+            limits: Limits::of(&RpcConfig::default()),
             filters: Mutex::new(HashMap::new()),
             blocks: broadcast::channel(256).0,
             pending: broadcast::channel(4_096).0,
-        };
-        live.configure(&d);
-        live
+        }
+    }
+}
+
+impl Limits {
+    fn of(cfg: &RpcConfig) -> Self {
+        Self {
+            max_logs: cfg.max_logs,
+            max_block_range: cfg.max_logs_block_range.max(1),
+            filter_timeout: Duration::from_secs(cfg.filter_timeout_secs.max(1)),
+            max_filters: cfg.max_filters,
+        }
     }
 }
 
 impl Live {
     pub(crate) fn configure(&mut self, cfg: &RpcConfig) {
-        self.limits = Limits {
-            max_logs: cfg.max_logs,
-            max_block_range: cfg.max_logs_block_range.max(1),
-            filter_timeout: Duration::from_secs(cfg.filter_timeout_secs.max(1)),
-            max_filters: cfg.max_filters,
-        };
+        self.limits = Limits::of(cfg);
     }
 
     pub(crate) fn limits(&self) -> Limits {

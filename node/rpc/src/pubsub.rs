@@ -151,11 +151,9 @@ pub(crate) fn register(m: &mut RpcModule<NodeApi>) -> Result<(), RegisterMethodE
                     let rx = c.live.blocks.subscribe();
                     let sink = pending.accept().await?;
                     pump(&c.metrics, sink, rx, move |ev: Arc<BlockEvent>| {
-                        let in_range = |id: Option<BlockId>, ok: &dyn Fn(u64) -> bool| match id {
-                            Some(BlockId::Number(n)) => ok(n),
-                            _ => true,
-                        };
-                        if !in_range(q.from, &|n| ev.number >= n) || !in_range(q.to, &|n| ev.number <= n) {
+                        let before = matches!(q.from, Some(BlockId::Number(n)) if ev.number < n);
+                        let after = matches!(q.to, Some(BlockId::Number(n)) if ev.number > n);
+                        if before || after {
                             return Vec::new();
                         }
                         ev.logs
