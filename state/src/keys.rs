@@ -55,7 +55,58 @@ fn address_limbs(a: &Address) -> [Goldilocks; 5] {
 }
 
 /// The key of `(address, type)`; `slot` matters only for [`LeafType::Storage`].
+///
+/// Keys cost one or two Poseidon permutations, the largest share of a state read once the tree's
+/// nodes are cached, and the same few accounts and slots are read again and again (an RPC
+/// node's hot contracts, a block's senders): recent keys are kept in a bounded process-wide
+/// cache. Keys are a pure function of their inputs, so the cache is never stale.
 pub fn key(address: &Address, leaf: LeafType, slot: U256) -> Key {
+    let slot = if leaf == LeafType::Storage {
+        slot
+    } else {
+        U256::ZERO
+    };
+    key_cache().get_or_compute(address, leaf, slot)
+}
+
+/// A bounded cache of derived keys: shards of hash maps, each dropped whole when it fills
+/// (a burst of misses after each clear, no per-entry bookkeeping on hits).
+struct KeyCache {
+    shards: Box<[std::sync::Mutex<std::collections::HashMap<(Address, u8, U256), Key>>]>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+const KEY_CACHE_SHARDS: usize = 64;
+/// Entries per shard: 64 × 4,096 keys, about 40 MiB at most.
+const KEY_CACHE_SHARD_ENTRIES: usize = 4096;
+
+fn key_cache() -> &'static KeyCache {
+    static C: OnceLock<KeyCache> = OnceLock::new();
+    C.get_or_init(|| KeyCache {
+        shards: (0..KEY_CACHE_SHARDS).map(|_| Default::default()).collect(),
+        hasher: Default::default(),
+    })
+}
+
+impl KeyCache {
+    fn get_or_compute(&self, address: &Address, leaf: LeafType, slot: U256) -> Key {
+        use std::hash::BuildHasher;
+        let id = (*address, leaf as u8, slot);
+        let shard = &self.shards[self.hasher.hash_one(id) as usize % KEY_CACHE_SHARDS];
+        if let Some(k) = shard.lock().expect("key cache lock").get(&id) {
+            return *k;
+        }
+        let k = derive_key(address, leaf, slot);
+        let mut m = shard.lock().expect("key cache lock");
+        if m.len() >= KEY_CACHE_SHARD_ENTRIES {
+            m.clear();
+        }
+        m.insert(id, k);
+        k
+    }
+}
+
+fn derive_key(address: &Address, leaf: LeafType, slot: U256) -> Key {
     let a = address_limbs(address);
     let input = [
         a[0],
@@ -140,4 +191,33 @@ pub fn parse_hex_bytes(s: &str) -> Result<Vec<u8>, String> {
         h
     };
     hex::decode(h).map_err(|_| format!("{s:?} is not hex"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_keys_equal_derived_ones_through_evictions() {
+        // More distinct keys than the cache holds, twice over: every answer, hit or miss, is
+        // the derivation's.
+        let n = (KEY_CACHE_SHARDS * KEY_CACHE_SHARD_ENTRIES / 8) as u64 + 100;
+        for round in 0..2 {
+            for i in (0..n).step_by(97) {
+                let mut a = [0u8; 20];
+                a[12..].copy_from_slice(&i.to_be_bytes());
+                for leaf in [LeafType::Balance, LeafType::Nonce, LeafType::Storage] {
+                    let slot = U256::from(i * 3 + round);
+                    assert_eq!(key(&a, leaf, slot), derive_key(&a, leaf, slot), "{i}");
+                }
+            }
+        }
+        // The slot of an account key does not matter.
+        let a = [7u8; 20];
+        assert_eq!(
+            key(&a, LeafType::Nonce, U256::from(5)),
+            derive_key(&a, LeafType::Nonce, U256::ZERO)
+        );
+        assert_ne!(balance_key(&a), nonce_key(&a));
+    }
 }

@@ -30,8 +30,10 @@ const KEY: usize = 0;
 const META: usize = 4;
 const ELEMS: usize = 5;
 /// In the meta word: the node tag plus one (0 marks an empty slot) in the low byte, and in way 0
-/// of a set, bit 8 names the way used last.
+/// of a set, bit 8 names the way used last; bit 9 says the node was checked against its hash
+/// (or computed in this process), so readers need not hash it again.
 const MRU_BIT: u64 = 1 << 8;
+const CHECKED_BIT: u64 = 1 << 9;
 
 /// Keys are Poseidon outputs, but an adversary who chooses state keys could grind some of their
 /// bits, so the set index mixes them with a per-process random secret.
@@ -212,6 +214,11 @@ impl NodeCache {
     }
 
     pub fn get(&self, h: &Hash) -> Option<Node> {
+        self.get_flagged(h).map(|(n, _)| n)
+    }
+
+    /// The node and whether it was inserted as checked ([`NodeCache::insert_checked`]).
+    pub fn get_flagged(&self, h: &Hash) -> Option<(Node, bool)> {
         let key = h.0.map(|x| x.value());
         let (stripe, at) = self.locate(h);
         let mut s = stripe.lock().expect("node cache lock");
@@ -220,22 +227,34 @@ impl NodeCache {
         for way in 0..WAYS {
             let slot = &set[way * SLOT_WORDS..(way + 1) * SLOT_WORDS];
             if slot[KEY..KEY + 4] == key && slot[META] & 0xFF != 0 {
+                let checked = slot[META] & CHECKED_BIT != 0;
                 let n = decode(slot[META] & 0xFF, &slot[ELEMS..ELEMS + 8]);
                 set[META] = (set[META] & !MRU_BIT) | if way == 1 { MRU_BIT } else { 0 };
-                return n;
+                return n.map(|n| (n, checked));
             }
         }
         None
     }
 
+    /// Inserts a node not (yet) checked against its hash.
     pub fn insert(&self, h: Hash, n: Node) {
+        self.insert_flagged(h, n, false)
+    }
+
+    /// Inserts a node the caller has checked hashes to `h` (or computed itself): readers may
+    /// take it without hashing it again.
+    pub fn insert_checked(&self, h: Hash, n: Node) {
+        self.insert_flagged(h, n, true)
+    }
+
+    fn insert_flagged(&self, h: Hash, n: Node, checked: bool) {
         let (stripe, at) = self.locate(&h);
         let mut s = stripe.lock().expect("node cache lock");
         let base = s.base + at;
-        Self::insert_in(&mut s.words[base..base + SET_WORDS], &h, &n);
+        Self::insert_in(&mut s.words[base..base + SET_WORDS], &h, &n, checked);
     }
 
-    fn insert_in(set: &mut [u64], h: &Hash, n: &Node) {
+    fn insert_in(set: &mut [u64], h: &Hash, n: &Node, checked: bool) {
         let key = h.0.map(|x| x.value());
         let (tag, elems) = encode(n);
         // The way holding this key, else an empty one, else the one not used last.
@@ -258,13 +277,14 @@ impl NodeCache {
         let slot = &mut set[way * SLOT_WORDS..(way + 1) * SLOT_WORDS];
         slot[KEY..KEY + 4].copy_from_slice(&key);
         let mru = slot[META] & MRU_BIT;
-        slot[META] = tag | if way == 0 { mru } else { 0 };
+        slot[META] = tag | if way == 0 { mru } else { 0 } | if checked { CHECKED_BIT } else { 0 };
         slot[ELEMS..ELEMS + 8].copy_from_slice(&elems);
         set[META] = (set[META] & !MRU_BIT) | if way == 1 { MRU_BIT } else { 0 };
     }
 
-    /// Inserts many nodes, taking each stripe's lock once.
-    pub fn insert_many(&self, nodes: &[(Hash, Node)]) {
+    /// Inserts many nodes, taking each stripe's lock once, as checked: the caller computed each
+    /// node's hash (a commit of the tree's own writes).
+    pub fn insert_many_checked(&self, nodes: &[(Hash, Node)]) {
         let mut by_stripe: Vec<Vec<(usize, usize)>> = vec![Vec::new(); STRIPES];
         for (i, (h, _)) in nodes.iter().enumerate() {
             let x = self.keyed.hash(h);
@@ -279,7 +299,7 @@ impl NodeCache {
             let b = s.base;
             for (i, at) in items {
                 let (h, n) = &nodes[i];
-                Self::insert_in(&mut s.words[b + at..b + at + SET_WORDS], h, n);
+                Self::insert_in(&mut s.words[b + at..b + at + SET_WORDS], h, n, true);
             }
         }
     }
@@ -359,7 +379,7 @@ mod tests {
             c.insert(h(i), node(i));
             assert_eq!(c.get(&keep), Some(node(n - 1)), "{i}");
         }
-        c.insert_many(&[(h(7), node(7)), (h(8), node(8)), (h(9), node(9))]);
+        c.insert_many_checked(&[(h(7), node(7)), (h(8), node(8)), (h(9), node(9))]);
         for i in 7..10 {
             assert_eq!(c.get(&h(i)), Some(node(i)));
         }
@@ -367,5 +387,30 @@ mod tests {
         let before = c.len();
         c.insert(h(7), node(7));
         assert_eq!(c.len(), before);
+    }
+
+    #[test]
+    fn remembers_which_nodes_were_checked() {
+        let c = NodeCache::with_capacity_bytes(1 << 20).unwrap();
+        c.insert(h(1), node(1));
+        c.insert_checked(h(2), node(2));
+        c.insert_many_checked(&[(h(3), node(3))]);
+        assert_eq!(c.get_flagged(&h(1)), Some((node(1), false)));
+        assert_eq!(c.get_flagged(&h(2)), Some((node(2), true)));
+        assert_eq!(c.get_flagged(&h(3)), Some((node(3), true)));
+        // Checking a node later flags it; an unchecked insert over it clears the flag.
+        c.insert_checked(h(1), node(1));
+        assert_eq!(c.get_flagged(&h(1)), Some((node(1), true)));
+        c.insert(h(1), node(1));
+        assert_eq!(c.get_flagged(&h(1)), Some((node(1), false)));
+        // Both ways of a set keep their own flag, whichever was used last.
+        for i in 10..2000 {
+            c.insert_flagged(h(i), node(i), i % 2 == 0);
+        }
+        for i in 10..2000 {
+            if let Some((n, checked)) = c.get_flagged(&h(i)) {
+                assert_eq!((n, checked), (node(i), i % 2 == 0), "{i}");
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Reading many keys at once: every node on their paths is read once, however many keys pass
-//! through it, and all of them are checked against their hashes in one bulk hashing pass.
+//! through it, and all of them that the store does not vouch for are checked against their
+//! hashes in one bulk hashing pass.
 
 use ruint::aliases::U256;
 
@@ -31,13 +32,15 @@ impl<S: NodeReader> StateTree<S> {
         value_hashes.dedup();
         let mut values = std::collections::HashMap::with_capacity(value_hashes.len());
         for vh in value_hashes {
-            match self.node(&vh)? {
-                Node::Value(limbs) => {
+            match self.vouched_node(&vh)? {
+                (Node::Value(limbs), vouched) => {
                     let v = value_from_limbs(&limbs).ok_or_else(|| Error::CorruptNode {
                         hash: vh,
                         reason: "value limb over 32 bits".into(),
                     })?;
-                    seen.push((vh, value_preimage(&limbs)));
+                    if !vouched {
+                        seen.push((vh, value_preimage(&limbs)));
+                    }
                     values.insert(vh, v);
                 }
                 _ => {
@@ -73,7 +76,8 @@ impl<S: NodeReader> StateTree<S> {
         if keys.is_empty() || cur.is_zero() {
             return Ok(());
         }
-        match self.node(&cur)? {
+        let (node, vouched) = self.vouched_node(&cur)?;
+        match node {
             Node::Branch { left, right } => {
                 if depth >= 255 {
                     return Err(Error::CorruptNode {
@@ -81,14 +85,18 @@ impl<S: NodeReader> StateTree<S> {
                         reason: "path deeper than 255 levels".into(),
                     });
                 }
-                seen.push((cur, branch_preimage(&left, &right)));
+                if !vouched {
+                    seen.push((cur, branch_preimage(&left, &right)));
+                }
                 let split = keys.partition_point(|k| k.path_bit(depth) == 0);
                 let (fl, fr) = found.split_at_mut(split);
                 self.descend(left, depth + 1, &keys[..split], fl, seen)?;
                 self.descend(right, depth + 1, &keys[split..], fr, seen)
             }
             Node::Leaf { rkey, value_hash } => {
-                seen.push((cur, leaf_preimage(&rkey, &value_hash)));
+                if !vouched {
+                    seen.push((cur, leaf_preimage(&rkey, &value_hash)));
+                }
                 for (k, f) in keys.iter().zip(found.iter_mut()) {
                     if rkey.join_bits(&k.raw(), depth) == k.raw() {
                         *f = Some(value_hash);

@@ -18,7 +18,7 @@ pub use rocks::{RocksStore, DEFAULT_NODE_CACHE_BYTES};
 use zknode_field::Goldilocks;
 
 use crate::error::{Error, Result};
-use crate::smt::hash::{Hash, Key};
+use crate::smt::hash::{branch_hash, leaf_hash, value_hash, Hash, Key};
 
 /// What a hash stands for.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -36,6 +36,19 @@ const TAG_LEAF: u8 = 1;
 const TAG_VALUE: u8 = 2;
 
 impl Node {
+    /// Whether this node's content hashes to `hash` (its name in the store).
+    pub fn hashes_to(&self, hash: &Hash) -> bool {
+        *hash
+            == match self {
+                Node::Branch { left, right } => branch_hash(left, right),
+                Node::Leaf {
+                    rkey,
+                    value_hash: v,
+                } => leaf_hash(rkey, v),
+                Node::Value(limbs) => value_hash(limbs),
+            }
+    }
+
     /// `tag || elements as u64 little-endian`.
     pub fn encode(&self) -> Vec<u8> {
         self.encode_array().to_vec()
@@ -106,6 +119,14 @@ impl Node {
 pub trait NodeReader: Send + Sync {
     /// The node stored under `hash`, `None` when absent.
     fn get(&self, hash: &Hash) -> Result<Option<Node>>;
+
+    /// The node stored under `hash`, and whether the store vouches that it hashes to `hash`
+    /// (`false`: the caller must check). A store whose cache remembers which nodes it has
+    /// checked answers `true` for them, so a node on a hot path is hashed once per process
+    /// instead of on every read. The default vouches for nothing.
+    fn get_vouched(&self, hash: &Hash) -> Result<Option<(Node, bool)>> {
+        Ok(self.get(hash)?.map(|n| (n, false)))
+    }
 }
 
 /// A node store: reads, plus atomic commits of many nodes together with a new head root.
@@ -119,6 +140,9 @@ pub trait NodeStore: NodeReader {
 impl<T: NodeReader + ?Sized> NodeReader for &T {
     fn get(&self, hash: &Hash) -> Result<Option<Node>> {
         (**self).get(hash)
+    }
+    fn get_vouched(&self, hash: &Hash) -> Result<Option<(Node, bool)>> {
+        (**self).get_vouched(hash)
     }
 }
 

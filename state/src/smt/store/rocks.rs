@@ -227,12 +227,36 @@ impl NodeReader for RocksStore {
         if let Some(n) = cache.get(hash) {
             return Ok(Some(n));
         }
-        // Only nodes that decode are cached; the tree checks each node against its hash on use.
+        // Only nodes that decode are cached, unchecked: the batched write path does not check
+        // nodes (it rehashes every path it rewrites), so it does not pay for a hash here.
         let n = self.get_stored(hash)?;
         if let Some(n) = n {
             cache.insert(*hash, n);
         }
         Ok(n)
+    }
+
+    /// Nodes from the cache that were checked before (or computed here) are vouched for; any
+    /// other node is hashed once, and cached as checked when it hashes to its name. A node that
+    /// does not is returned unvouched and uncached, for the reader to report.
+    fn get_vouched(&self, hash: &Hash) -> Result<Option<(Node, bool)>> {
+        let Some(cache) = &self.cache else {
+            return Ok(self.get_stored(hash)?.map(|n| (n, false)));
+        };
+        let n = match cache.get_flagged(hash) {
+            Some((n, true)) => return Ok(Some((n, true))),
+            Some((n, false)) => n,
+            None => match self.get_stored(hash)? {
+                Some(n) => n,
+                None => return Ok(None),
+            },
+        };
+        if n.hashes_to(hash) {
+            cache.insert_checked(*hash, n);
+            Ok(Some((n, true)))
+        } else {
+            Ok(Some((n, false)))
+        }
     }
 }
 
@@ -303,7 +327,9 @@ impl NodeStore for RocksStore {
             .as_ref()
             .filter(|_| nodes.len() < BULK_COMMIT_NODES)
         {
-            cache.insert_many(nodes);
+            // A commit's nodes are named by the hashes their writer computed (the trees commit
+            // only their own writes): cached as checked.
+            cache.insert_many_checked(nodes);
         }
         Ok(())
     }
@@ -620,8 +646,20 @@ mod tests {
                     .any(|e| matches!(e, Error::CorruptNode { hash, .. } if *hash == victim)),
                 "{errs:?}"
             );
+            // Never cached as checked; and once the unchecked path (batched writes) has cached
+            // it, readers still hash it and still refuse it.
+            assert_ne!(
+                store.cache().unwrap().get_flagged(&victim).map(|(_, c)| c),
+                Some(true)
+            );
+            assert!(store.get(&victim).unwrap().is_some());
+            assert_eq!(
+                store.cache().unwrap().get_flagged(&victim).map(|(_, c)| c),
+                Some(false)
+            );
         }
-        assert!(store.cache().unwrap().get(&victim).is_some());
+        // The good nodes read on the way were checked once and are vouched for now.
+        assert!(matches!(store.get_vouched(&root), Ok(Some((_, true)))));
     }
 
     #[test]
