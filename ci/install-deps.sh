@@ -40,6 +40,21 @@ if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
     || echo "warning: could not install nodejs/npm; the contract artifact check will skip" >&2
 fi
 
+# anvil (Foundry's development L1, npm @foundry-rs/anvil-linux-amd64): the L1 tests deploy the
+# rollup contracts on it (zknode_l1::testing finds it here). Installed the way
+# benches/rpc_read.sh installs it.
+anvil_dir="${ZKNODE_CACHE:-$HOME/.cache/zknode}/anvil"
+if [ ! -x "$anvil_dir/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    mkdir -p "$anvil_dir"
+    npm install --silent --prefix "$anvil_dir" @foundry-rs/anvil-linux-amd64 >/dev/null \
+      || { echo "error: could not install anvil from npm; the L1 tests need it" >&2; exit 1; }
+  else
+    echo "error: npm is needed to install anvil, which the L1 tests need" >&2
+    exit 1
+  fi
+fi
+
 # NVRTC (from PyPI) lets the tests compile the CUDA sources on machines without a GPU or a CUDA
 # toolkit. Optional: without it that one test skips and says so.
 cache="${ZKNODE_CACHE:-$HOME/.cache/zknode}"
