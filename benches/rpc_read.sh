@@ -12,6 +12,8 @@
 #   CONNECTIONS=16 DURATION=10 ROUNDS=2 bash benches/rpc_read.sh
 #   ZKNODE_SETS="rpc.max_logs=20000" bash benches/rpc_read.sh   # extra --set for zknode
 #   BUILD=0 bash benches/rpc_read.sh    # with the release binaries already built
+#   PERF_OUT=/tmp/zknode.perf bash benches/rpc_read.sh   # also `perf record` zknode meanwhile
+#   PERF_ARGS="-F 299 --call-graph dwarf" PERF_OUT=... METHODS=eth_call ...  # other perf options
 #
 # Both servers, the load generator and the fixture builder share this machine's cores.
 set -euo pipefail
@@ -110,10 +112,20 @@ done
 du -sh "$work/zknode-data" | sed 's/^/zknode data directory: /'
 echo "load average before the benchmark: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+perf_pid=
+if [ -n "${PERF_OUT:-}" ]; then
+  # shellcheck disable=SC2086 # PERF_ARGS is a list of options
+  perf record ${PERF_ARGS:--F 499 -g} -p "$zk" -o "$PERF_OUT" 2> "$work/perf.log" &
+  perf_pid=$!
+fi
 status=0
 "$bin/rpc_read" bench --target "zknode=$work/zknode.json" --target "anvil=$work/anvil.json" \
   --pid "zknode=$zk" --pid "anvil=$an" --methods "$METHODS" --connections "$CONNECTIONS" \
   --duration-s "$DURATION" --warmup-s "$WARMUP" --rounds "$ROUNDS" --threads "$THREADS" \
   --logs-range "$LOGS_RANGE" || status=$?
 echo "load average after the benchmark: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ -n "$perf_pid" ]; then
+  kill -INT "$perf_pid" && wait "$perf_pid" || true
+  echo "perf profile of zknode: $PERF_OUT (perf report -i $PERF_OUT)"
+fi
 exit "$status"

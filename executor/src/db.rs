@@ -525,23 +525,50 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
     }
 }
 
+/// The keccak hash and the analysed form (jump table) of the bytecode whose Poseidon hash is
+/// `poseidon`, from a bounded process-wide cache: every call of a hot contract needs both, and
+/// they cost more than the rest of a small call's setup. Code never changes under its hash.
+fn analyzed_code(poseidon: Hash, code: Bytes) -> (B256, Bytecode) {
+    use std::sync::{Mutex, OnceLock};
+    /// Entries kept before the cache is emptied and refilled.
+    const MAX: usize = 4096;
+    static C: OnceLock<Mutex<HashMap<Hash, (B256, Bytecode)>>> = OnceLock::new();
+    let cache = C.get_or_init(Default::default);
+    if let Some(e) = cache.lock().expect("code cache lock").get(&poseidon) {
+        return e.clone();
+    }
+    let e = (keccak256(&code), Bytecode::new_raw(code));
+    let mut m = cache.lock().expect("code cache lock");
+    if m.len() >= MAX {
+        m.clear();
+    }
+    m.insert(poseidon, e.clone());
+    e
+}
+
 impl<S: NodeReader> Database for StateDb<'_, S> {
     type Error = StateError;
 
     fn basic(&mut self, a: Address) -> Result<Option<AccountInfo>, StateError> {
         let c = self.account(a)?;
         let (mut balance, mut nonce, mut code) = (c.balance, c.nonce, c.code.clone());
+        let mut poseidon = c.code_hash;
         if let Some(o) = self.override_of(&a) {
             balance = o.balance.unwrap_or(balance);
             nonce = o.nonce.unwrap_or(nonce);
             if let Some(c) = &o.code {
                 code = (!c.is_empty()).then(|| c.clone());
+                poseidon = Hash::ZERO;
             }
         }
         if balance.is_zero() && nonce == 0 && code.is_none() {
             return Ok(None);
         }
         let (code_hash, code) = match code {
+            Some(b) if !poseidon.is_zero() => {
+                let (h, c) = analyzed_code(poseidon, b);
+                (h, Some(c))
+            }
             Some(b) => (keccak256(&b), Some(Bytecode::new_raw(b))),
             None => (KECCAK_EMPTY, None),
         };

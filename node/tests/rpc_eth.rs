@@ -29,6 +29,16 @@ const EMITTER_INIT: &str = concat!(
 );
 const TOPIC: B256 = B256::repeat_byte(0x11);
 
+/// Runtime code that emits LOG0 (no data), LOG4 (topics 1, 2, 3, 4; 32 zero bytes) and LOG1
+/// (topic 7; three zero bytes), behind init code that returns it.
+const LOG_SHAPES_INIT: &str = concat!(
+    "601a600c600039601a6000f3", // copy the 26 bytes after these 12 and return them
+    "60006000a0",               // LOG0(offset 0, size 0)
+    "600460036002600160206000a4", // LOG4(0, 32, 1, 2, 3, 4)
+    "600760036000a1",           // LOG1(0, 3, 7)
+    "00",                       // STOP
+);
+
 async fn receipt<P: Provider>(p: &P, hash: B256) -> alloy::rpc::types::TransactionReceipt {
     for _ in 0..600 {
         if let Some(r) = p.get_transaction_receipt(hash).await.expect("receipt call") {
@@ -316,6 +326,62 @@ async fn eth_surface(db_url: Option<String>) {
         .await
         .unwrap();
     assert_eq!(by_number[0], single);
+
+    // eth_getLogs (whose JSON the database builds) agrees with the logs of the receipts (built
+    // in Rust) field for field, for every shape: no topics and no data, four topics, one topic
+    // and data of an odd length.
+    let shapes_deploy = p
+        .send_transaction(
+            TransactionRequest::default()
+                .with_deploy_code(Bytes::from(hex::decode(LOG_SHAPES_INIT).unwrap()))
+                .with_gas_price(GWEI),
+        )
+        .await
+        .unwrap();
+    let shapes = receipt(&p, *shapes_deploy.tx_hash())
+        .await
+        .contract_address
+        .unwrap();
+    let shaped = receipt(
+        &p,
+        *p.send_transaction(
+            TransactionRequest::default()
+                .with_to(shapes)
+                .with_gas_price(GWEI)
+                .with_gas_limit(100_000),
+        )
+        .await
+        .unwrap()
+        .tx_hash(),
+    )
+    .await;
+    let from_receipt = call(
+        &p,
+        "eth_getTransactionReceipt",
+        json!([shaped.transaction_hash]),
+    )
+    .await
+    .unwrap()["logs"]
+        .clone();
+    assert_eq!(from_receipt.as_array().unwrap().len(), 3);
+    assert_eq!(from_receipt[0]["topics"], json!([]));
+    assert_eq!(from_receipt[0]["data"], json!("0x"));
+    assert_eq!(from_receipt[1]["topics"].as_array().unwrap().len(), 4);
+    assert_eq!(from_receipt[2]["data"], json!("0x000000"));
+    let by_block = call(
+        &p,
+        "eth_getLogs",
+        json!([{"blockHash": shaped.block_hash.unwrap()}]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(by_block, from_receipt);
+    for (i, l) in logs.iter().enumerate() {
+        let r = call(&p, "eth_getTransactionReceipt", json!([sent[i + 1]]))
+            .await
+            .unwrap();
+        assert_eq!(r["logs"][0], *l);
+    }
     assert_eq!(
         call(&p, "eth_getBlockReceipts", json!(["0xffffff"]))
             .await

@@ -71,8 +71,10 @@ pub fn key(address: &Address, leaf: LeafType, slot: U256) -> Key {
 
 /// A bounded cache of derived keys: shards of hash maps, each dropped whole when it fills
 /// (a burst of misses after each clear, no per-entry bookkeeping on hits).
+type KeyShard = std::sync::Mutex<std::collections::HashMap<(Address, u8, U256), Key>>;
+
 struct KeyCache {
-    shards: Box<[std::sync::Mutex<std::collections::HashMap<(Address, u8, U256), Key>>]>,
+    shards: Box<[KeyShard]>,
     hasher: std::collections::hash_map::RandomState,
 }
 

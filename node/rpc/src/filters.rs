@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use alloy_primitives::{keccak256, Address, B256};
 use jsonrpsee::core::RegisterMethodError;
 use jsonrpsee::RpcModule;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 use zknode_storage::{BlockReader, LogFilter, StoredLog};
@@ -290,8 +291,9 @@ impl NodeApi {
         Ok((from <= to).then_some((from, to)))
     }
 
-    /// The logs of `q` in `from..=to` under the answer-size limit.
-    async fn logs_in(&self, q: &LogQuery, from: u64, to: u64) -> Result<Vec<StoredLog>, RpcError> {
+    /// The filter of `q` over `from..=to`, after the block-range limit, with the result limit
+    /// (one over the most allowed, to tell "too many" apart).
+    fn limited_filter(&self, q: &LogQuery, from: u64, to: u64) -> Result<LogFilter, RpcError> {
         let lim = self.live.limits();
         if to - from >= lim.max_block_range {
             return Err(RpcError::invalid_params(format!(
@@ -299,25 +301,41 @@ impl NodeApi {
                 lim.max_block_range
             )));
         }
-        let limit = (lim.max_logs > 0).then_some(lim.max_logs + 1);
-        let logs = self.db.logs(&q.filter(from, to, limit)).await?;
-        if lim.max_logs > 0 && logs.len() as u64 > lim.max_logs {
+        Ok(q.filter(from, to, (lim.max_logs > 0).then_some(lim.max_logs + 1)))
+    }
+
+    fn check_log_count(&self, n: u64) -> Result<(), RpcError> {
+        let max = self.live.limits().max_logs;
+        if max > 0 && n > max {
             return Err(RpcError::invalid_params(format!(
-                "query returned more than {} results",
-                lim.max_logs
+                "query returned more than {max} results"
             )));
         }
+        Ok(())
+    }
+
+    /// The logs of `q` in `from..=to` under the answer-size limit.
+    async fn logs_in(&self, q: &LogQuery, from: u64, to: u64) -> Result<Vec<StoredLog>, RpcError> {
+        let logs = self.db.logs(&self.limited_filter(q, from, to)?).await?;
+        self.check_log_count(logs.len() as u64)?;
         Ok(logs)
     }
 
-    pub(crate) async fn get_logs(&self, q: &LogQuery) -> Result<Value, RpcError> {
-        let logs = match self.log_range(q).await? {
-            Some((from, to)) => self.logs_in(q, from, to).await?,
-            None => Vec::new(),
+    /// `eth_getLogs`: the JSON array as the database builds it (see
+    /// `zknode_storage::LogsJson`), passed through without being parsed.
+    pub(crate) async fn get_logs(&self, q: &LogQuery) -> Result<Box<RawValue>, RpcError> {
+        let json = match self.log_range(q).await? {
+            Some((from, to)) => {
+                let found = self
+                    .db
+                    .logs_json(&self.limited_filter(q, from, to)?)
+                    .await?;
+                self.check_log_count(found.count)?;
+                found.json
+            }
+            None => "[]".to_owned(),
         };
-        Ok(Value::Array(
-            logs.iter().map(|l| json::log(l, false)).collect(),
-        ))
+        RawValue::from_string(json).map_err(|e| RpcError::internal("eth_getLogs", e))
     }
 
     /// Publishes how many filters are installed (a gauge).
@@ -412,10 +430,16 @@ impl NodeApi {
 }
 
 pub(crate) fn register(m: &mut RpcModule<NodeApi>) -> Result<(), RegisterMethodError> {
-    method!(m, "eth_getLogs", 1, |p, c| async move {
-        let q = LogQuery::parse(&param::<Value>(&p, 0, "filter")?)?;
-        c.get_logs(&q).await
-    });
+    method!(
+        m,
+        "eth_getLogs",
+        1,
+        raw | p,
+        c | async move {
+            let q = LogQuery::parse(&param::<Value>(&p, 0, "filter")?)?;
+            c.get_logs(&q).await
+        }
+    );
     method!(m, "eth_newFilter", 1, |p, c| async move {
         let q = LogQuery::parse(&param::<Value>(&p, 0, "filter")?)?;
         if q.block_hash.is_some() {
@@ -471,7 +495,8 @@ pub(crate) fn register(m: &mut RpcModule<NodeApi>) -> Result<(), RegisterMethodE
                 _ => return Err(NodeApi::filter_not_found()),
             }
         };
-        c.get_logs(&q).await
+        let raw = c.get_logs(&q).await?;
+        serde_json::from_str(raw.get()).map_err(|e| RpcError::internal("eth_getFilterLogs", e))
     });
     method!(m, "eth_uninstallFilter", 1, |p, c| async move {
         let id: String = param(&p, 0, "filter id")?;

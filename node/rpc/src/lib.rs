@@ -11,6 +11,19 @@
 /// context as `$c`, and answers its error with its code.
 macro_rules! method {
     ($m:ident, $name:literal, $max:expr, |$p:ident, $c:ident| $body:expr) => {
+        method!($m, $name, $max, serde_json::Value, |$p, $c| $body)
+    };
+    // An answer already serialised (`raw`): passed through unparsed.
+    ($m:ident, $name:literal, $max:expr, raw |$p:ident, $c:ident| $body:expr) => {
+        method!(
+            $m,
+            $name,
+            $max,
+            Box<serde_json::value::RawValue>,
+            |$p, $c| $body
+        )
+    };
+    ($m:ident, $name:literal, $max:expr, $ty:ty, |$p:ident, $c:ident| $body:expr) => {
         $m.register_async_method(
             $name,
             |params, ctx: std::sync::Arc<$crate::NodeApi>, _| async move {
@@ -19,7 +32,7 @@ macro_rules! method {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let $p = $crate::params::params_vec(&params, $max)?;
                 let $c = ctx;
-                let r: Result<serde_json::Value, $crate::RpcError> = $body.await;
+                let r: Result<$ty, $crate::RpcError> = $body.await;
                 r.map_err(jsonrpsee::types::ErrorObjectOwned::from)
             },
         )?;

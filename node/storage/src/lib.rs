@@ -58,6 +58,7 @@ use zknode_sqldb::{Database, Migration};
 
 pub use error::{Result, StorageError};
 pub use header::{block_hash, header_rlp, L2Header};
+pub use sql::LogsJson;
 pub use traits::{BlockReader, BlockWriter, PoolStore};
 pub use types::{
     Batch, BatchClose, BatchStatus, Block, BlockHead, L1Block, LatestBatchNumbers, LogFilter,

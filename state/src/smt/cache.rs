@@ -117,6 +117,54 @@ impl BuildHasher for NodeHashBuilder {
     }
 }
 
+type CodeMap = std::collections::HashMap<Hash, std::sync::Arc<[u8]>, NodeHashBuilder>;
+
+/// A bounded cache of contract bytecode by its Poseidon hash, holding only code already checked
+/// against its hash (so a hot contract's code is neither read from the database nor re-hashed
+/// for every call). Code never changes under its hash. When the bound is reached the cache is
+/// emptied and refills with what is read next.
+pub struct CodeCache {
+    /// The codes and their total length.
+    inner: Mutex<(CodeMap, usize)>,
+    max_bytes: usize,
+}
+
+impl CodeCache {
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            inner: Mutex::new(Default::default()),
+            max_bytes,
+        }
+    }
+
+    pub fn get(&self, h: &Hash) -> Option<std::sync::Arc<[u8]>> {
+        self.inner
+            .lock()
+            .expect("code cache lock")
+            .0
+            .get(h)
+            .cloned()
+    }
+
+    /// Caches `code`, which the caller has checked hashes to `h`. Code over an eighth of the
+    /// bound is not cached.
+    pub fn insert(&self, h: Hash, code: &[u8]) {
+        if code.len() > self.max_bytes / 8 {
+            return;
+        }
+        let mut g = self.inner.lock().expect("code cache lock");
+        if g.0.contains_key(&h) {
+            return;
+        }
+        if g.1 + code.len() > self.max_bytes {
+            g.0.clear();
+            g.1 = 0;
+        }
+        g.1 += code.len();
+        g.0.insert(h, code.into());
+    }
+}
+
 struct Stripe {
     /// `sets_per_stripe` sets of `SET_WORDS` words, from `base` (128-byte aligned).
     words: Vec<u64>,
@@ -387,6 +435,21 @@ mod tests {
         let before = c.len();
         c.insert(h(7), node(7));
         assert_eq!(c.len(), before);
+    }
+
+    #[test]
+    fn code_cache_stays_bounded() {
+        let c = CodeCache::new(1000);
+        c.insert(h(1), &[1; 100]);
+        assert_eq!(c.get(&h(1)).as_deref(), Some(&[1u8; 100][..]));
+        // Over an eighth of the bound: not cached.
+        c.insert(h(2), &[2; 126]);
+        assert!(c.get(&h(2)).is_none());
+        for i in 3..40 {
+            c.insert(h(i), &[i as u8; 100]);
+            assert!(c.inner.lock().unwrap().1 <= 1000);
+            assert_eq!(c.get(&h(i)).as_deref(), Some(&[i as u8; 100][..]));
+        }
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! [`crate::StateDb`]'s SQL: values to columns and back. Every read goes through [`Cells`],
 //! which turns a value the schema does not allow into [`StorageError::CorruptRow`].
 
+pub use logs_json::LogsJson;
+
+mod logs_json;
 mod pool;
 mod read;
 mod write;

@@ -319,7 +319,7 @@ impl BlockReader for StateDb {
 
 /// Adds `AND column IN ($k, …)` for the options, numbering the placeholders after the two
 /// block bounds and the values already added; nothing when there are no options.
-fn any_of<'a>(
+pub(super) fn any_of<'a>(
     sql: &mut String,
     values: &mut Vec<&'a [u8]>,
     column: &str,

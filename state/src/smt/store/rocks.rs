@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::{checked_code, CodeStore, Node, NodeReader, NodeStore};
 use crate::error::{Error, Result};
-use crate::smt::cache::NodeCache;
+use crate::smt::cache::{CodeCache, NodeCache};
 use crate::smt::hash::Hash;
 
 /// Nodes in RocksDB: one column family of hash → node, and a metadata key for the head root;
@@ -12,6 +12,8 @@ use crate::smt::hash::Hash;
 pub struct RocksStore {
     db: rocksdb::DB,
     cache: Option<NodeCache>,
+    /// Bytecode already checked against its hash.
+    codes: CodeCache,
     /// Opened with [`RocksStore::open_secondary`]: reads only.
     secondary: bool,
 }
@@ -21,6 +23,8 @@ const CF_META: &str = "smt_meta";
 /// Contract bytecode by its Poseidon bytecode hash (the tree holds only the hash).
 const CF_CODE: &str = "code";
 const HEAD_KEY: &[u8] = b"head";
+/// The bound of the checked-bytecode cache: a few thousand contracts of a few KiB.
+const CODE_CACHE_BYTES: usize = 32 << 20;
 
 /// The default bound of [`RocksStore`]'s in-process node cache: 1 GiB, about eight million
 /// nodes (every path of a tree of a million leaves, with room for the nodes that recent commits
@@ -100,6 +104,7 @@ impl RocksStore {
         Ok(Self {
             db,
             cache: NodeCache::with_capacity_bytes(cache_bytes),
+            codes: CodeCache::new(CODE_CACHE_BYTES),
             secondary: false,
         })
     }
@@ -133,6 +138,7 @@ impl RocksStore {
         Ok(Self {
             db,
             cache: NodeCache::with_capacity_bytes(cache_bytes),
+            codes: CodeCache::new(CODE_CACHE_BYTES),
             secondary: true,
         })
     }
@@ -375,11 +381,18 @@ impl CodeStore for RocksStore {
     }
 
     fn get_code(&self, hash: &Hash) -> Result<Option<Vec<u8>>> {
+        if let Some(c) = self.codes.get(hash) {
+            return Ok(Some(c.to_vec()));
+        }
         let code = self
             .db
             .get_cf(self.cf(CF_CODE)?, hash.to_bytes())
             .map_err(|e| Error::Storage(format!("reading bytecode {hash}: {e}")))?;
-        code.map(|c| checked_code(hash, c)).transpose()
+        let code = code.map(|c| checked_code(hash, c)).transpose()?;
+        if let Some(c) = &code {
+            self.codes.insert(*hash, c);
+        }
+        Ok(code)
     }
 }
 
@@ -596,6 +609,24 @@ mod tests {
         drop(store);
         let store = RocksStore::open(dir.path()).unwrap();
         assert!(matches!(store.warm(root), Err(Error::MissingNode(h)) if h == left));
+    }
+
+    #[test]
+    fn bytecode_under_a_wrong_hash_is_refused_every_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RocksStore::open_with_cache(dir.path(), 0).unwrap();
+        let code = b"\x60\x01\x60\x00\x55".to_vec();
+        let good = crate::keys::hash_bytecode(&code);
+        let wrong = key(77);
+        store.put_code(&[(good, &code), (wrong, &code)]).unwrap();
+        for _ in 0..2 {
+            assert_eq!(store.get_code(&good).unwrap(), Some(code.clone()));
+            assert!(matches!(
+                store.get_code(&wrong),
+                Err(Error::CorruptNode { .. })
+            ));
+        }
+        assert_eq!(store.get_code(&key(78)).unwrap(), None);
     }
 
     #[test]
