@@ -2,10 +2,8 @@
 //! leaves (rebuilt from the events and the L1 blocks holding them, as a node does), the same
 //! roots after every count, and proofs that verify against the contract's roots.
 
-mod common;
-
+use crate::common::*;
 use alloy::primitives::{keccak256, B256, U256};
-use common::*;
 use zknode_executor::hashes::{l1_info_leaf_hash, verify_l1_info_proof, L1InfoLeaf};
 use zknode_executor::{l1_info_empty_root, L1InfoTree};
 use zknode_l1::testing::dev_address;

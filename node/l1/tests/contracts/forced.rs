@@ -1,10 +1,8 @@
 //! Forced batches against anvil: forceBatch, their inclusion by the trusted sequencer, and
 //! sequenceForceBatches by anyone after the timeout; each check's custom error.
 
-mod common;
-
+use crate::common::*;
 use alloy::primitives::{keccak256, Address, Bytes, B256};
-use common::*;
 use zknode_executor::l1_info_empty_root;
 use zknode_l1::testing::dev_address;
 use zknode_l1::ZkEvmRollup;

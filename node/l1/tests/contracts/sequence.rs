@@ -2,10 +2,8 @@
 //! accInputHash chain the contract stores against the executor's, for our batches and for
 //! those of Polygon's processor vectors.
 
-mod common;
-
+use crate::common::*;
 use alloy::primitives::{Address, Bytes, B256};
-use common::*;
 use zknode_executor::hashes::{acc_input_hash, AccInput};
 use zknode_executor::l1_info_empty_root;
 use zknode_l1::testing::dev_address;

@@ -1,11 +1,9 @@
 //! The ABI against Polygon's selectors, and `deploy` against anvil.
 
-mod common;
-
+use crate::common::*;
 use alloy::primitives::{Address, B256};
 use alloy::providers::Provider;
 use alloy::sol_types::{SolCall, SolError, SolEvent};
-use common::*;
 use zknode_l1::testing::{dev_address, Anvil};
 use zknode_l1::{GlobalExitRootManager, ZkEvmRollup};
 

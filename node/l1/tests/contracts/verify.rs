@@ -1,12 +1,10 @@
 //! verifyBatchesTrustedAggregator against anvil: each check's custom error, what a verification
 //! records, and the rollup exit root it hands to the global exit root manager.
 
-mod common;
-
+use crate::common::*;
 use alloy::network::Ethereum;
 use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
 use alloy::providers::PendingTransactionBuilder;
-use common::*;
 use zknode_executor::hashes::{l1_info_leaf_hash, L1InfoLeaf};
 use zknode_executor::{l1_info_empty_root, L1InfoTree};
 use zknode_l1::testing::dev_address;

@@ -1,0 +1,11 @@
+//! The rollup contracts against anvil, one anvil per test: each check of sequenceBatches,
+//! forceBatch, sequenceForceBatches and verifyBatchesTrustedAggregator reverts with its custom
+//! error, the accInputHash chain and the L1 info tree agree with the executor's, and deploy
+//! sets every role. One test binary (each links the executor's whole stack).
+
+mod common;
+mod deploy;
+mod forced;
+mod l1_info_tree;
+mod sequence;
+mod verify;
