@@ -14,6 +14,7 @@ use serde::Deserialize;
 use zknode_pool::PoolConfig;
 use zknode_rpc::RpcConfig;
 use zknode_sequencer::SequencerConfig;
+use zknode_state::genesis::GenesisAccount;
 
 /// The example configuration, with every key and its default.
 pub const EXAMPLE: &str = include_str!("../config/node.example.toml");
@@ -61,6 +62,34 @@ pub struct Config {
     pub rpc: RpcConfig,
     pub pool: PoolConfig,
     pub sequencer: SequencerConfig,
+    pub l1: L1Config,
+}
+
+/// Where the rollup lives on L1 (`[l1]`; `zknode l1 deploy` writes it).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct L1Config {
+    /// The L1 node's JSON-RPC (`http://HOST:PORT`); empty: none.
+    pub rpc_url: String,
+    /// The rollup contract (`contracts/ZkEvmRollup.sol`).
+    pub rollup: Address,
+    /// The global exit root manager (`contracts/GlobalExitRootManager.sol`), which holds the L1
+    /// info tree.
+    pub global_exit_root_manager: Address,
+    /// The L1 block the contracts were deployed in: where following L1 starts.
+    pub deploy_block: u64,
+}
+
+impl L1Config {
+    fn check(&self) -> Result<(), String> {
+        if !self.rpc_url.is_empty() && !self.rpc_url.starts_with("http://") {
+            return Err(format!(
+                "l1.rpc_url {:?}: expected http://HOST:PORT (no TLS is built in)",
+                self.rpc_url
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for Config {
@@ -80,6 +109,7 @@ impl Default for Config {
             rpc: RpcConfig::default(),
             pool: PoolConfig::default(),
             sequencer: SequencerConfig::default(),
+            l1: L1Config::default(),
         }
     }
 }
@@ -211,6 +241,7 @@ impl Config {
             })?;
         }
         self.sequencer.check().map_err(ConfigError::Invalid)?;
+        self.l1.check().map_err(ConfigError::Invalid)?;
         let sequencing = self.components.contains(&Component::Sequencer);
         if sequencing && !self.rpc.sequencer_url.is_empty() {
             return Err(ConfigError::Invalid(format!(
@@ -231,6 +262,24 @@ impl Config {
                 .map_err(|e| ConfigError::Invalid(format!("rpc.sequencer_url: {e}")))?;
         }
         Ok(())
+    }
+
+    /// The genesis accounts: the `genesis` file's, or the embedded development genesis.
+    pub fn genesis_accounts(&self) -> Result<Vec<GenesisAccount>, ConfigError> {
+        let (text, origin) = if self.genesis.is_empty() {
+            (DEV_GENESIS.to_string(), "the embedded genesis".to_string())
+        } else {
+            let text =
+                std::fs::read_to_string(&self.genesis).map_err(|source| ConfigError::Read {
+                    path: PathBuf::from(&self.genesis),
+                    source,
+                })?;
+            (text, self.genesis.clone())
+        };
+        zknode_state::genesis::parse(&text).map_err(|e| ConfigError::Parse {
+            path: origin,
+            message: e.to_string(),
+        })
     }
 
     /// The sequencer's state tree, which a node without the sequencer component follows.
@@ -268,6 +317,7 @@ mod tests {
         assert_eq!(c.chain_id, d.chain_id);
         assert_eq!(c.components, d.components);
         assert_eq!(format!("{:?}", c.pool), format!("{:?}", d.pool));
+        assert_eq!(c.l1, d.l1);
     }
 
     #[test]
@@ -306,6 +356,25 @@ mod tests {
         std::fs::write(&path, "chain_id = [").unwrap();
         let e = Config::load(Some(&path), Vec::new(), &[]).unwrap_err();
         assert!(e.to_string().contains("bad.toml"), "{e}");
+    }
+
+    #[test]
+    fn the_l1_rpc_is_plain_http() {
+        let e = Config::load(None, Vec::new(), &["l1.rpc_url=https://x:1".into()]).unwrap_err();
+        assert!(e.to_string().contains("l1.rpc_url"), "{e}");
+        let c = Config::load(
+            None,
+            Vec::new(),
+            &[
+                "l1.rpc_url=http://127.0.0.1:8545".into(),
+                "l1.deploy_block=12".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (c.l1.rpc_url.as_str(), c.l1.deploy_block),
+            ("http://127.0.0.1:8545", 12)
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `zknode`: the lean node (JSON-RPC, pool, sequencer, synchronizer, state).
 
 mod config;
+mod l1;
 mod metrics;
 mod run;
 
@@ -36,6 +37,9 @@ enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// The rollup's contracts on L1.
+    #[command(subcommand)]
+    L1(L1Cmd),
     /// Run Polygon's reference vector files (zkevm-commonjs formats) against this build; prints
     /// one line per vector and `N passed, M failed`, exits non-zero on any failure.
     #[command(subcommand)]
@@ -88,6 +92,22 @@ struct RunArgs {
     /// Override any configuration key: --set sequencer.block_time_ms=500 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum L1Cmd {
+    /// Deploy the rollup contracts (the global exit root manager, then the rollup) and record
+    /// their addresses and the deployment block in the node's configuration.
+    ///
+    /// The rollup is given the L2 chain id and the genesis state root of the configuration
+    /// (--config: its `chain_id` and `genesis`; without it, chain id 1001 and the embedded
+    /// development genesis), fork id 12, and its roles: admin, trusted sequencer and trusted
+    /// aggregator (each the deploying account unless named). The admin also plays the bridge on
+    /// the global exit root manager. With --config the [l1] section of that file is written
+    /// (rpc_url, rollup, global_exit_root_manager, deploy_block; the file is created when
+    /// missing, and its other settings and comments are kept); without it the section is
+    /// printed on stdout.
+    Deploy(l1::DeployArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -153,6 +173,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Config(ConfigCmd::Show(a))) => {
             let c = load_config(&a)?;
             println!("{c:#?}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::L1(L1Cmd::Deploy(a))) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(l1::deploy(a))?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Run(a)) => {

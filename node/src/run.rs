@@ -21,7 +21,7 @@ use zknode_sequencer::{ChainSpec, Sequencer, SequencerMetrics};
 use zknode_state::{NodeReader, RocksStore};
 use zknode_storage::{BlockReader, StateDb};
 
-use crate::config::{Component, Config, DEV_GENESIS};
+use crate::config::{Component, Config};
 use crate::metrics::{self, Metrics};
 
 /// Reads the head (last stored block) from the database.
@@ -49,22 +49,7 @@ async fn open_primary(
         RocksStore::open_with_cache(&tree_dir, cfg.state_cache_bytes)
             .with_context(|| format!("opening the state tree at {}", tree_dir.display()))?,
     );
-    let genesis_text = if cfg.genesis.is_empty() {
-        DEV_GENESIS.to_string()
-    } else {
-        std::fs::read_to_string(&cfg.genesis)
-            .with_context(|| format!("reading the genesis file {}", cfg.genesis))?
-    };
-    let accounts = zknode_state::genesis::parse(&genesis_text).with_context(|| {
-        format!(
-            "in the genesis {}",
-            if cfg.genesis.is_empty() {
-                "(embedded)"
-            } else {
-                &cfg.genesis
-            }
-        )
-    })?;
+    let accounts = cfg.genesis_accounts()?;
     zknode_sequencer::init_genesis(db, &store, &accounts, spec, cfg.genesis_timestamp).await?;
     Ok(store)
 }
