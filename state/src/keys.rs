@@ -66,46 +66,20 @@ pub fn key(address: &Address, leaf: LeafType, slot: U256) -> Key {
     } else {
         U256::ZERO
     };
-    key_cache().get_or_compute(address, leaf, slot)
-}
-
-/// A bounded cache of derived keys: shards of hash maps, each dropped whole when it fills
-/// (a burst of misses after each clear, no per-entry bookkeeping on hits).
-type KeyShard = std::sync::Mutex<std::collections::HashMap<(Address, u8, U256), Key>>;
-
-struct KeyCache {
-    shards: Box<[KeyShard]>,
-    hasher: std::collections::hash_map::RandomState,
-}
-
-const KEY_CACHE_SHARDS: usize = 64;
-/// Entries per shard: 64 × 4,096 keys, about 40 MiB at most.
-const KEY_CACHE_SHARD_ENTRIES: usize = 4096;
-
-fn key_cache() -> &'static KeyCache {
-    static C: OnceLock<KeyCache> = OnceLock::new();
-    C.get_or_init(|| KeyCache {
-        shards: (0..KEY_CACHE_SHARDS).map(|_| Default::default()).collect(),
-        hasher: Default::default(),
+    key_cache().get_or_insert_with((*address, leaf as u8, slot), || {
+        derive_key(address, leaf, slot)
     })
 }
 
-impl KeyCache {
-    fn get_or_compute(&self, address: &Address, leaf: LeafType, slot: U256) -> Key {
-        use std::hash::BuildHasher;
-        let id = (*address, leaf as u8, slot);
-        let shard = &self.shards[self.hasher.hash_one(id) as usize % KEY_CACHE_SHARDS];
-        if let Some(k) = shard.lock().expect("key cache lock").get(&id) {
-            return *k;
-        }
-        let k = derive_key(address, leaf, slot);
-        let mut m = shard.lock().expect("key cache lock");
-        if m.len() >= KEY_CACHE_SHARD_ENTRIES {
-            m.clear();
-        }
-        m.insert(id, k);
-        k
-    }
+/// Entries kept: 64 shards of 4,096 keys, about 40 MiB at most.
+const KEY_CACHE_SHARDS: usize = 64;
+const KEY_CACHE_SHARD_ENTRIES: usize = 4096;
+
+type KeyCache = crate::smt::cache::ShardedCache<(Address, u8, U256), Key>;
+
+fn key_cache() -> &'static KeyCache {
+    static C: OnceLock<KeyCache> = OnceLock::new();
+    C.get_or_init(|| KeyCache::new(KEY_CACHE_SHARDS, KEY_CACHE_SHARD_ENTRIES))
 }
 
 fn derive_key(address: &Address, leaf: LeafType, slot: U256) -> Key {

@@ -17,7 +17,7 @@ pub mod vectors;
 pub use error::{Error, Result};
 pub use smt::hash::{Hash, Key};
 pub use smt::proof::{SiblingNode, UpdateKind, UpdateProof};
-pub use smt::store::{CodeStore, MemoryStore, Node, NodeReader, NodeStore};
+pub use smt::store::{CodeStore, MemoryStore, Node, NodeReader, NodeStore, ValueCache};
 #[cfg(feature = "rocksdb")]
 pub use smt::store::{RocksStore, DEFAULT_NODE_CACHE_BYTES};
 pub use smt::tree::StateTree;

@@ -117,6 +117,65 @@ impl BuildHasher for NodeHashBuilder {
     }
 }
 
+/// A bounded map shared by threads, for values that never go stale (derived keys, values at a
+/// root): shards of hash maps under their own locks, each emptied whole when it fills (a burst
+/// of misses after, no bookkeeping on hits). Keys may be chosen by users (addresses, slots), so
+/// shards and maps hash with SipHash under a per-process random key.
+pub struct ShardedCache<K, V> {
+    shards: Box<[Mutex<std::collections::HashMap<K, V>>]>,
+    per_shard: usize,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl<K: std::hash::Hash + Eq + Copy, V: Copy> ShardedCache<K, V> {
+    /// A cache of at most `shards` × `per_shard` entries.
+    pub fn new(shards: usize, per_shard: usize) -> Self {
+        Self {
+            shards: (0..shards.max(1)).map(|_| Default::default()).collect(),
+            per_shard: per_shard.max(1),
+            hasher: Default::default(),
+        }
+    }
+
+    fn shard(&self, k: &K) -> &Mutex<std::collections::HashMap<K, V>> {
+        &self.shards[self.hasher.hash_one(k) as usize % self.shards.len()]
+    }
+
+    pub fn get(&self, k: &K) -> Option<V> {
+        self.shard(k).lock().expect("cache lock").get(k).copied()
+    }
+
+    pub fn insert(&self, k: K, v: V) {
+        let mut m = self.shard(&k).lock().expect("cache lock");
+        if m.len() >= self.per_shard && !m.contains_key(&k) {
+            m.clear();
+        }
+        m.insert(k, v);
+    }
+
+    /// The cached value, else `f()`'s, cached (computed without holding the lock).
+    pub fn get_or_insert_with(&self, k: K, f: impl FnOnce() -> V) -> V {
+        if let Some(v) = self.get(&k) {
+            return v;
+        }
+        let v = f();
+        self.insert(k, v);
+        v
+    }
+
+    /// Entries held now.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().expect("cache lock").len())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 type CodeMap = std::collections::HashMap<Hash, std::sync::Arc<[u8]>, NodeHashBuilder>;
 
 /// A bounded cache of contract bytecode by its Poseidon hash, holding only code already checked
@@ -435,6 +494,23 @@ mod tests {
         let before = c.len();
         c.insert(h(7), node(7));
         assert_eq!(c.len(), before);
+    }
+
+    #[test]
+    fn sharded_cache_stays_bounded_and_right() {
+        let c: ShardedCache<u64, u64> = ShardedCache::new(4, 16);
+        assert!(c.is_empty());
+        for i in 0..1000u64 {
+            assert_eq!(c.get_or_insert_with(i, || i * 3), i * 3);
+            assert!(c.len() <= 64);
+        }
+        for i in 0..1000u64 {
+            if let Some(v) = c.get(&i) {
+                assert_eq!(v, i * 3);
+            }
+        }
+        c.insert(5, 7);
+        assert_eq!(c.get(&5), Some(7));
     }
 
     #[test]

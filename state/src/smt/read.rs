@@ -17,6 +17,36 @@ impl<S: NodeReader> StateTree<S> {
     /// [`StateTree::get`] gives for each key, with the same checks, for a fraction of the
     /// hashing when keys share path nodes.
     pub fn get_many(&self, keys: &[Key]) -> Result<Vec<U256>> {
+        let Some(cache) = self.store().value_cache() else {
+            return self.get_many_uncached(keys);
+        };
+        let root = self.root();
+        let cached: Vec<Option<U256>> = keys.iter().map(|k| cache.get(&(root, *k))).collect();
+        let missing: Vec<Key> = keys
+            .iter()
+            .zip(&cached)
+            .filter(|(_, c)| c.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        let mut read = self.get_many_uncached(&missing)?.into_iter();
+        let mut out = Vec::with_capacity(keys.len());
+        for (k, c) in keys.iter().zip(cached) {
+            out.push(match c {
+                Some(v) => v,
+                None => {
+                    let v = read.next().expect("one value per missing key");
+                    cache.insert((root, *k), v);
+                    v
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    fn get_many_uncached(&self, keys: &[Key]) -> Result<Vec<U256>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut order: Vec<usize> = (0..keys.len()).collect();
         order.sort_unstable_by_key(|&i| keys[i].path_order());
         let sorted: Vec<Key> = order.iter().map(|&i| keys[i]).collect();

@@ -159,15 +159,23 @@ impl<S: NodeReader> StateTree<S> {
 
     /// The value at `key` (zero when absent).
     pub fn get(&self, key: &Key) -> Result<U256> {
+        let cache = self.store.value_cache();
+        if let Some(v) = cache.and_then(|c| c.get(&(self.root, *key))) {
+            return Ok(v);
+        }
         let (siblings, t) = self.walk(key)?;
-        match t {
+        let v = match t {
             Terminal::Leaf { rkey, value_hash }
                 if rkey.join_bits(&key.raw(), siblings.len()) == key.raw() =>
             {
-                self.value(&value_hash)
+                self.value(&value_hash)?
             }
-            _ => Ok(U256::ZERO),
+            _ => U256::ZERO,
+        };
+        if let Some(c) = cache {
+            c.insert((self.root, *key), v);
         }
+        Ok(v)
     }
 
     /// Writes `value` at `key` (zero deletes) and returns the proof of the write.

@@ -127,7 +127,17 @@ pub trait NodeReader: Send + Sync {
     fn get_vouched(&self, hash: &Hash) -> Result<Option<(Node, bool)>> {
         Ok(self.get(hash)?.map(|n| (n, false)))
     }
+
+    /// A cache of values read at roots, if the store keeps one ([`ValueCache`]).
+    fn value_cache(&self) -> Option<&ValueCache> {
+        None
+    }
 }
+
+/// Values by (root, key): a root names its whole tree, so the value at a key under a root never
+/// changes, whether or not the root was committed. Readers of the same root (an RPC node's
+/// `latest` between two blocks) then skip the walk from the root.
+pub type ValueCache = crate::smt::cache::ShardedCache<(Hash, Key), ruint::aliases::U256>;
 
 /// A node store: reads, plus atomic commits of many nodes together with a new head root.
 pub trait NodeStore: NodeReader {
@@ -143,6 +153,9 @@ impl<T: NodeReader + ?Sized> NodeReader for &T {
     }
     fn get_vouched(&self, hash: &Hash) -> Result<Option<(Node, bool)>> {
         (**self).get_vouched(hash)
+    }
+    fn value_cache(&self) -> Option<&ValueCache> {
+        (**self).value_cache()
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{checked_code, CodeStore, Node, NodeReader, NodeStore};
+use super::{checked_code, CodeStore, Node, NodeReader, NodeStore, ValueCache};
 use crate::error::{Error, Result};
 use crate::smt::cache::{CodeCache, NodeCache};
 use crate::smt::hash::Hash;
@@ -14,6 +14,8 @@ pub struct RocksStore {
     cache: Option<NodeCache>,
     /// Bytecode already checked against its hash.
     codes: CodeCache,
+    /// Values read at roots (none when the node cache is off: the store then caches nothing).
+    values: Option<ValueCache>,
     /// Opened with [`RocksStore::open_secondary`]: reads only.
     secondary: bool,
 }
@@ -25,6 +27,12 @@ const CF_CODE: &str = "code";
 const HEAD_KEY: &[u8] = b"head";
 /// The bound of the checked-bytecode cache: a few thousand contracts of a few KiB.
 const CODE_CACHE_BYTES: usize = 32 << 20;
+
+/// The cache of values at roots: 64 shards of 8,192 (about 50 MiB at most), when the node cache
+/// is on.
+fn value_cache(node_cache_bytes: usize) -> Option<ValueCache> {
+    (node_cache_bytes > 0).then(|| ValueCache::new(64, 8192))
+}
 
 /// The default bound of [`RocksStore`]'s in-process node cache: 1 GiB, about eight million
 /// nodes (every path of a tree of a million leaves, with room for the nodes that recent commits
@@ -105,6 +113,7 @@ impl RocksStore {
             db,
             cache: NodeCache::with_capacity_bytes(cache_bytes),
             codes: CodeCache::new(CODE_CACHE_BYTES),
+            values: value_cache(cache_bytes),
             secondary: false,
         })
     }
@@ -139,6 +148,7 @@ impl RocksStore {
             db,
             cache: NodeCache::with_capacity_bytes(cache_bytes),
             codes: CodeCache::new(CODE_CACHE_BYTES),
+            values: value_cache(cache_bytes),
             secondary: true,
         })
     }
@@ -240,6 +250,10 @@ impl NodeReader for RocksStore {
             cache.insert(*hash, n);
         }
         Ok(n)
+    }
+
+    fn value_cache(&self) -> Option<&ValueCache> {
+        self.values.as_ref()
     }
 
     /// Nodes from the cache that were checked before (or computed here) are vouched for; any
@@ -609,6 +623,37 @@ mod tests {
         drop(store);
         let store = RocksStore::open(dir.path()).unwrap();
         assert!(matches!(store.warm(root), Err(Error::MissingNode(h)) if h == left));
+    }
+
+    #[test]
+    fn values_read_at_a_root_are_cached_by_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RocksStore::open(dir.path()).unwrap();
+        let mut t = StateTree::open(&store).unwrap();
+        t.apply_batch(&writes(40)).unwrap();
+        let first = t.commit().unwrap();
+        let (k, v) = writes(40)[7];
+        assert_eq!(t.get(&k).unwrap(), v);
+        let cache = store.value_cache().unwrap();
+        assert_eq!(cache.get(&(first, k)), Some(v));
+        // A new root: the old entry stays right for the old root, the new value is read anew.
+        t.set(k, v + U256::from(1)).unwrap();
+        let second = t.commit().unwrap();
+        assert_eq!(t.get(&k).unwrap(), v + U256::from(1));
+        assert_eq!(StateTree::at_root(&store, first).get(&k).unwrap(), v);
+        let many = StateTree::at_root(&store, second)
+            .get_many(&[k, writes(40)[3].0, k])
+            .unwrap();
+        assert_eq!(
+            many,
+            vec![v + U256::from(1), writes(40)[3].1, v + U256::from(1)]
+        );
+        assert_eq!(cache.get(&(second, writes(40)[3].0)), Some(writes(40)[3].1));
+        // Without the node cache, no value cache either.
+        drop(t);
+        drop(store);
+        let bare = RocksStore::open_with_cache(dir.path(), 0).unwrap();
+        assert!(bare.value_cache().is_none());
     }
 
     #[test]
