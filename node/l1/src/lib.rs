@@ -5,15 +5,20 @@
 //!   (`contracts/artifacts/*.json`, built from `contracts/*.sol` by `contracts/build.sh`):
 //!   [`ZkEvmRollup`] and [`GlobalExitRootManager`];
 //! - [`deploy`](mod@deploy): deploys both and says where and in which L1 block;
-//! - [`testing`] (feature `testing`): an anvil on loopback, killed on drop.
+//! - [`testing`] (feature `testing`): an anvil on loopback, killed on drop;
+//! - [`txman`]: the L1 transaction manager (recorded before sent, nonces, fees, bumps,
+//!   resends, confirmations, reorgs);
+//! - [`sender`]: the sequence sender, which posts closed batches with `sequenceBatches`.
 //!
 //! The rollup contract does not check proofs yet: until the BN254 SNARK verifier exists it
 //! records the proof's hash and trusts the trusted aggregator role (see `contracts/ZkEvmRollup.sol`).
 
 pub mod bindings;
 pub mod deploy;
+pub mod sender;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod txman;
 
 use alloy::network::{Ethereum, EthereumWallet};
 use alloy::primitives::B256;
@@ -22,6 +27,8 @@ use alloy::signers::local::PrivateKeySigner;
 
 pub use bindings::{GlobalExitRootManager, ZkEvmRollup};
 pub use deploy::{confirm, deploy, DeployParams, Deployment, FORK_ID};
+pub use sender::{L1BlockTag, Progress, SenderError, SequenceSender, SequenceSenderConfig};
+pub use txman::{TxManager, TxManagerConfig, TxManagerError, TxManagerMetrics};
 
 /// What an L1 call or deployment ran into.
 #[derive(Debug, thiserror::Error)]

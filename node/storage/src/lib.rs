@@ -36,6 +36,14 @@
 //!   bytes as received, `received_at` Unix milliseconds. `status` is zkevm-node's: `pending`,
 //!   `selected` (included in a stored block), `failed` or `invalid` (with `failed_reason`).
 //!   A partial unique index keeps one pending row per `(sender, nonce)`; `status` is indexed.
+//! - `l1_txs(id PK, owner, sender, to_address, nonce, value, data, gas_limit, max_fee,
+//!   max_priority_fee, status, mined_*, error, created_at, updated_at, sent_at)` and
+//!   `l1_tx_hashes(hash PK, tx_id, fees, sent_at)` (migration 3): the L1 transaction manager's
+//!   transactions, each recorded before it is sent, with every signed version; unique
+//!   `(sender, nonce)`. `l1_sequences(id PK, from_batch, to_batch, leaf count, max timestamp,
+//!   l1_info_root, l2_coinbase, old and final accInputHash, status)` and
+//!   `l1_sequence_batches(sequence_id, batch_number, acc_input_hash)`: what the sequence sender
+//!   sent; one live (pending or done) sequence per first batch.
 //!
 //! # Invariants the writer keeps
 //!
@@ -59,6 +67,9 @@ use zknode_sqldb::{Database, Migration};
 pub use error::{Result, StorageError};
 pub use header::{block_hash, header_rlp, L2Header};
 pub use sql::LogsJson;
+pub use sql::{
+    L1TxInsert, L1TxMined, L1TxRecord, L1TxStatus, NewL1Tx, SequenceRecord, SequenceStatus,
+};
 pub use traits::{BlockReader, BlockWriter, PoolStore};
 pub use types::{
     Batch, BatchClose, BatchStatus, Block, BlockHead, L1Block, LatestBatchNumbers, LogFilter,
@@ -78,6 +89,11 @@ static MIGRATIONS: &[Migration] = &[
         version: 2,
         description: "pool",
         sql: include_str!("../migrations/0002_pool.sql"),
+    },
+    Migration {
+        version: 3,
+        description: "l1 transactions and sequences",
+        sql: include_str!("../migrations/0003_l1_txs.sql"),
     },
 ];
 

@@ -1,11 +1,15 @@
 //! [`crate::StateDb`]'s SQL: values to columns and back. Every read goes through [`Cells`],
 //! which turns a value the schema does not allow into [`StorageError::CorruptRow`].
 
+pub use l1_txs::{L1TxInsert, L1TxMined, L1TxRecord, L1TxStatus, NewL1Tx};
 pub use logs_json::LogsJson;
+pub use sequences::{SequenceRecord, SequenceStatus};
 
+mod l1_txs;
 mod logs_json;
 mod pool;
 mod read;
+mod sequences;
 mod write;
 
 use alloy_primitives::{Address, Bytes, B256, U256};
