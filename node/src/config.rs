@@ -32,6 +32,9 @@ pub const DEV_COINBASE: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 pub enum Component {
     Rpc,
     Sequencer,
+    /// Follows the rollup on L1 (needs `[l1]`): L1 info tree, sequences, verifications; marks
+    /// this node's batches virtual and verified, and halts sequencing when L1 disagrees.
+    Synchronizer,
 }
 
 /// Everything `zknode run` reads.
@@ -78,6 +81,8 @@ pub struct L1Config {
     pub global_exit_root_manager: Address,
     /// The L1 block the contracts were deployed in: where following L1 starts.
     pub deploy_block: u64,
+    /// `[l1.sync]`: the synchronizer's chunk size, head tag and interval.
+    pub sync: zknode_sync::SyncConfig,
 }
 
 impl L1Config {
@@ -88,6 +93,7 @@ impl L1Config {
                 self.rpc_url
             ));
         }
+        self.sync.check()?;
         Ok(())
     }
 }
@@ -242,6 +248,17 @@ impl Config {
         }
         self.sequencer.check().map_err(ConfigError::Invalid)?;
         self.l1.check().map_err(ConfigError::Invalid)?;
+        if self.components.contains(&Component::Synchronizer)
+            && (self.l1.rpc_url.is_empty()
+                || self.l1.rollup.is_zero()
+                || self.l1.global_exit_root_manager.is_zero())
+        {
+            return Err(ConfigError::Invalid(
+                "the synchronizer component needs l1.rpc_url, l1.rollup and \
+                 l1.global_exit_root_manager (`zknode l1 deploy --config FILE` writes them)"
+                    .into(),
+            ));
+        }
         let sequencing = self.components.contains(&Component::Sequencer);
         if sequencing && !self.rpc.sequencer_url.is_empty() {
             return Err(ConfigError::Invalid(format!(
@@ -375,6 +392,36 @@ mod tests {
             (c.l1.rpc_url.as_str(), c.l1.deploy_block),
             ("http://127.0.0.1:8545", 12)
         );
+    }
+
+    #[test]
+    fn the_synchronizer_needs_l1() {
+        let with = |extra: &[&str]| {
+            let mut sets = vec!["components=[\"rpc\", \"sequencer\", \"synchronizer\"]".into()];
+            sets.extend(extra.iter().map(|s| s.to_string()));
+            Config::load(None, Vec::new(), &sets)
+        };
+        let e = with(&[]).unwrap_err();
+        assert!(
+            e.to_string().contains("synchronizer component needs"),
+            "{e}"
+        );
+        let l1 = [
+            "l1.rpc_url=http://127.0.0.1:8545",
+            "l1.rollup=\"0x1000000000000000000000000000000000000001\"",
+            "l1.global_exit_root_manager=\"0x2000000000000000000000000000000000000002\"",
+        ];
+        let c = with(&l1).unwrap();
+        assert!(c.components.contains(&Component::Synchronizer));
+        assert_eq!(c.l1.sync, zknode_sync::SyncConfig::default());
+        let mut more = l1.to_vec();
+        more.extend(["l1.sync.chunk_size=7", "l1.sync.head=\"latest\""]);
+        let c = with(&more).unwrap();
+        assert_eq!(c.l1.sync.chunk_size, 7);
+        assert_eq!(c.l1.sync.head, zknode_sync::HeadTag::Latest);
+        more.push("l1.sync.chunk_size=0");
+        let e = with(&more).unwrap_err();
+        assert!(e.to_string().contains("chunk_size"), "{e}");
     }
 
     #[test]

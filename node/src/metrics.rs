@@ -16,6 +16,7 @@ pub struct Metrics {
     pub sequencer: Arc<SequencerMetrics>,
     pub rpc: Arc<RpcMetrics>,
     pub pool: Arc<Pool>,
+    pub sync: Arc<zknode_sync::SyncMetrics>,
 }
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
@@ -140,6 +141,47 @@ impl Metrics {
             "WebSocket subscriptions open",
             self.rpc.subscriptions.load(Ordering::Relaxed),
         );
+        let y = &self.sync;
+        for (name, kind, help, v) in [
+            (
+                "zknode_l1_synced_block",
+                "gauge",
+                "The last L1 block the synchronizer stored",
+                &y.last_l1_block,
+            ),
+            (
+                "zknode_l1_sync_target_block",
+                "gauge",
+                "The L1 block the synchronizer follows up to (its head tag's)",
+                &y.target_l1_block,
+            ),
+            (
+                "zknode_l1_reorgs_total",
+                "counter",
+                "L1 reorgs the synchronizer unwound",
+                &y.reorgs,
+            ),
+            (
+                "zknode_l1_reorged_blocks_total",
+                "counter",
+                "Stored L1 blocks removed by reorgs",
+                &y.reorged_blocks,
+            ),
+            (
+                "zknode_l1_virtual_batches_total",
+                "counter",
+                "Batches read from L1 sequences",
+                &y.virtual_batches,
+            ),
+            (
+                "zknode_l1_sync_halted",
+                "gauge",
+                "1 while L1 disagrees with a batch of this node (sequencing halted)",
+                &y.halted,
+            ),
+        ] {
+            metric(&mut o, name, kind, help, v.load(Ordering::Relaxed));
+        }
         o
     }
 }

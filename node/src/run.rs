@@ -218,6 +218,20 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         None
     };
 
+    let sync_metrics = Arc::new(zknode_sync::SyncMetrics::default());
+    let synchronizer = if cfg.components.contains(&Component::Synchronizer) {
+        let addresses = zknode_sync::L1Addresses {
+            rollup: cfg.l1.rollup,
+            global_exit_root_manager: cfg.l1.global_exit_root_manager,
+            deploy_block: cfg.l1.deploy_block,
+        };
+        let l1 = zknode_sync::l1_reader(&cfg.l1.rpc_url)?;
+        let s = zknode_sync::Synchronizer::new(db.clone(), l1, addresses, cfg.l1.sync.clone());
+        Some(tokio::spawn(s.with_metrics(sync_metrics.clone()).run()))
+    } else {
+        None
+    };
+
     let rpc = if cfg.components.contains(&Component::Rpc) {
         let api = NodeApi {
             chain_id: cfg.chain_id,
@@ -258,6 +272,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             sequencer: seq_metrics.clone(),
             rpc: rpc_metrics.clone(),
             pool: pool.clone(),
+            sync: sync_metrics.clone(),
         };
         let addr = cfg.metrics_addr.parse()?;
         let (bound, task) = metrics::serve(addr, m)
@@ -279,6 +294,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                     failed = Some("the sequencer stopped");
                     break;
                 }
+                if synchronizer.as_ref().is_some_and(|s| s.is_finished()) {
+                    failed = Some("the synchronizer stopped");
+                    break;
+                }
             }
         }
     }
@@ -293,6 +312,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         h.stopped().await;
     }
     if let Some(t) = metrics_task {
+        t.abort();
+    }
+    // Each L1 block is stored in one database transaction: stopping mid-way loses nothing.
+    if let Some(t) = synchronizer {
         t.abort();
     }
     head_task.abort();

@@ -70,6 +70,10 @@ pub enum SequencerError {
     /// The stored chain does not continue: a replay gave another root, a batch is missing, …
     #[error("stored chain: {0}")]
     Chain(String),
+    /// The synchronizer found that L1 disagrees with a batch of this node (the halt stored in
+    /// the state database): no block is stored until an operator clears it.
+    #[error("sequencing halted by the synchronizer: {0}")]
+    Halted(String),
 }
 
 /// The chain the sequencer extends.
@@ -592,6 +596,7 @@ impl Run<'_> {
         let hashes: Vec<B256> = block.transactions.iter().map(|t| t.hash).collect();
         let timestamp = block.timestamp;
         let ntx = block.transactions.len();
+        self.check_halt()?;
         b.commit_state()?;
         let hash = self.rt.block_on(self.s.db.write_block(&block))?;
         self.s.pool.included(&hashes);
@@ -637,6 +642,15 @@ impl Run<'_> {
         })
     }
 
+    /// Fails when the synchronizer has halted sequencing (L1 disagrees with a batch of this
+    /// node); checked before a block or a batch is stored.
+    fn check_halt(&self) -> Result<(), SequencerError> {
+        match self.rt.block_on(self.s.db.sync_halt())? {
+            Some(h) => Err(SequencerError::Halted(h.reason)),
+            None => Ok(()),
+        }
+    }
+
     /// Closes batch `number` (after an empty block when its last block is unconsolidated).
     fn seal(
         &self,
@@ -654,6 +668,7 @@ impl Run<'_> {
             let mut usage2 = Usage::default();
             self.close_and_store(number, &mut b, &[], &mut usage2, head)?;
         }
+        self.check_halt()?;
         let mut sealed = b.finish()?;
         sealed.tree.commit()?;
         let r = &sealed.result;

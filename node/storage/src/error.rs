@@ -115,6 +115,10 @@ pub enum StorageError {
     #[error("pool transaction {0} is already stored as pending or selected")]
     PoolTxExists(B256),
 
+    /// A row from L1 that is stored already (the synchronizer read an L1 block twice).
+    #[error("{0} from L1 is already stored")]
+    L1Duplicate(String),
+
     /// A new pending pool transaction whose sender and nonce a pending row has already.
     #[error("a pending pool transaction from {sender} with nonce {nonce} is already stored")]
     PoolNonceTaken { sender: Address, nonce: u64 },

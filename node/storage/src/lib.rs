@@ -36,6 +36,12 @@
 //!   bytes as received, `received_at` Unix milliseconds. `status` is zkevm-node's: `pending`,
 //!   `selected` (included in a stored block), `failed` or `invalid` (with `failed_reason`).
 //!   A partial unique index keeps one pending row per `(sender, nonce)`; `status` is indexed.
+//! - What the synchronizer reads from L1 (migration 4; SQL in `sql/l1_sync.rs`, types in
+//!   `l1_types.rs`): `l1_info_leaves`, `l1_virtual_sequences`, `l1_virtual_batches` (every batch L1
+//!   sequenced, with its data, L1 info root, time limit, coinbase, forced fields and accInputHash),
+//!   `l1_forced_batches`, `l1_verifications`, each row naming its L1 block so that a reorg
+//!   removes exactly what dropped blocks added ([`StateDb::unwind_l1_from`]); and `l1_sync_halt`,
+//!   set when L1 disagrees with the node's own batches ([`StateDb::sync_halt`]).
 //! - `l1_txs(id PK, owner, sender, to_address, nonce, value, data, gas_limit, max_fee,
 //!   max_priority_fee, status, mined_*, error, created_at, updated_at, sent_at)` and
 //!   `l1_tx_hashes(hash PK, tx_id, fees, sent_at)` (migration 3): the L1 transaction manager's
@@ -58,6 +64,7 @@
 mod error;
 mod head;
 pub mod header;
+mod l1_types;
 mod sql;
 mod traits;
 mod types;
@@ -66,6 +73,10 @@ use zknode_sqldb::{Database, Migration};
 
 pub use error::{Result, StorageError};
 pub use header::{block_hash, header_rlp, L2Header};
+pub use l1_types::{
+    BatchMismatch, ForcedFields, L1Applied, L1BlockEffects, L1ForcedBatch, L1InfoLeafRow,
+    L1SyncPosition, L1Unwound, L1Verification, L1VirtualBatch, L1VirtualSequence, SyncHalt,
+};
 pub use sql::LogsJson;
 pub use sql::{
     L1TxInsert, L1TxMined, L1TxRecord, L1TxStatus, NewL1Tx, SequenceRecord, SequenceStatus,
@@ -89,6 +100,11 @@ static MIGRATIONS: &[Migration] = &[
         version: 2,
         description: "pool",
         sql: include_str!("../migrations/0002_pool.sql"),
+    },
+    Migration {
+        version: 4,
+        description: "l1 sync",
+        sql: include_str!("../migrations/0004_l1_sync.sql"),
     },
     Migration {
         version: 3,

@@ -6,6 +6,7 @@ pub use logs_json::LogsJson;
 pub use sequences::{SequenceRecord, SequenceStatus};
 
 mod l1_txs;
+mod l1_sync;
 mod logs_json;
 mod pool;
 mod read;
