@@ -102,14 +102,14 @@ static MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0002_pool.sql"),
     },
     Migration {
-        version: 4,
-        description: "l1 sync",
-        sql: include_str!("../migrations/0004_l1_sync.sql"),
-    },
-    Migration {
         version: 3,
         description: "l1 transactions and sequences",
         sql: include_str!("../migrations/0003_l1_txs.sql"),
+    },
+    Migration {
+        version: 4,
+        description: "l1 sync",
+        sql: include_str!("../migrations/0004_l1_sync.sql"),
     },
 ];
 
