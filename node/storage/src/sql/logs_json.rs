@@ -70,29 +70,10 @@ impl StateDb {
         let backend = self.backend();
         let mut sql = format!(
             "SELECT {} AS j, l.block_number AS n, l.log_index AS i \
-             FROM logs l JOIN l2_blocks b ON b.number = l.block_number \
-             WHERE l.block_number >= $1 AND l.block_number <= $2",
+             FROM logs l JOIN l2_blocks b ON b.number = l.block_number",
             log_object(backend)
         );
-        let mut values: Vec<&[u8]> = Vec::new();
-        super::read::any_of(
-            &mut sql,
-            &mut values,
-            "l.address",
-            filter.addresses.iter().map(|a| a.as_slice()),
-        );
-        for (i, topics) in filter.topics.iter().enumerate() {
-            super::read::any_of(
-                &mut sql,
-                &mut values,
-                &format!("l.topic{i}"),
-                topics.iter().map(|t| t.as_slice()),
-            );
-        }
-        sql.push_str(" ORDER BY l.block_number, l.log_index");
-        if let Some(limit) = filter.limit {
-            sql.push_str(&format!(" LIMIT {}", to_db("log limit", limit)?));
-        }
+        let values = super::read::log_filter_sql(filter, &mut sql)?;
         let agg = match backend {
             Backend::Sqlite => "group_concat(j, ',' ORDER BY n, i)",
             Backend::Postgres => "string_agg(j, ',' ORDER BY n, i)",

@@ -168,26 +168,8 @@ impl BlockReader for StateDb {
     async fn logs(&self, filter: &LogFilter) -> Result<Vec<StoredLog>> {
         let from = to_db("block number", filter.from_block)?;
         let to = to_db("block number", filter.to_block)?;
-        let mut sql = format!("{LOG} WHERE l.block_number >= $1 AND l.block_number <= $2");
-        let mut values: Vec<&[u8]> = Vec::new();
-        any_of(
-            &mut sql,
-            &mut values,
-            "l.address",
-            filter.addresses.iter().map(|a| a.as_slice()),
-        );
-        for (i, topics) in filter.topics.iter().enumerate() {
-            any_of(
-                &mut sql,
-                &mut values,
-                &format!("l.topic{i}"),
-                topics.iter().map(|t| t.as_slice()),
-            );
-        }
-        sql.push_str(" ORDER BY l.block_number, l.log_index");
-        if let Some(limit) = filter.limit {
-            sql.push_str(&format!(" LIMIT {}", to_db("log limit", limit)?));
-        }
+        let mut sql = LOG.to_owned();
+        let values = log_filter_sql(filter, &mut sql)?;
         let mut query = sqlx::query(&sql).bind(from).bind(to);
         for v in values {
             query = query.bind(v);
@@ -319,7 +301,33 @@ impl BlockReader for StateDb {
 
 /// Adds `AND column IN ($k, …)` for the options, numbering the placeholders after the two
 /// block bounds and the values already added; nothing when there are no options.
-pub(super) fn any_of<'a>(
+/// Appends to `sql` (a select from `logs l`) the WHERE clause, order and limit of `filter`, with
+/// the block range as `$1` and `$2`; returns the values of the parameters from `$3` on.
+pub(super) fn log_filter_sql<'f>(filter: &'f LogFilter, sql: &mut String) -> Result<Vec<&'f [u8]>> {
+    sql.push_str(" WHERE l.block_number >= $1 AND l.block_number <= $2");
+    let mut values: Vec<&[u8]> = Vec::new();
+    any_of(
+        sql,
+        &mut values,
+        "l.address",
+        filter.addresses.iter().map(|a| a.as_slice()),
+    );
+    for (i, topics) in filter.topics.iter().enumerate() {
+        any_of(
+            sql,
+            &mut values,
+            &format!("l.topic{i}"),
+            topics.iter().map(|t| t.as_slice()),
+        );
+    }
+    sql.push_str(" ORDER BY l.block_number, l.log_index");
+    if let Some(limit) = filter.limit {
+        sql.push_str(&format!(" LIMIT {}", to_db("log limit", limit)?));
+    }
+    Ok(values)
+}
+
+fn any_of<'a>(
     sql: &mut String,
     values: &mut Vec<&'a [u8]>,
     column: &str,
