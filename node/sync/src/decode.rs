@@ -176,7 +176,7 @@ mod tests {
         // Truncated, and garbage after a good selector.
         let good = call().abi_encode();
         for bad in [
-            &good[..good.len() - 7],
+            &good[..good.len() - 33],
             &good[..40],
             &[0xb9, 0x10, 0xe0, 0xf9][..],
         ] {
