@@ -89,6 +89,7 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
         rollup: d.rollup,
         global_exit_root_manager: d.global_exit_root_manager,
         deploy_block: d.deploy_block,
+        ..L1Config::default()
     };
     let summary = format!(
         "zknode: rollup {} and global exit root manager {} deployed in L1 block {} (L2 chain id \
@@ -182,6 +183,7 @@ mod tests {
             rollup: Address::repeat_byte(0xaa),
             global_exit_root_manager: Address::repeat_byte(0xbb),
             deploy_block: 7,
+            ..L1Config::default()
         }
     }
 
