@@ -32,6 +32,9 @@ pub const DEV_COINBASE: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 pub enum Component {
     Rpc,
     Sequencer,
+    /// Posts closed batches to L1 (needs `[l1]` and the sequencer's L1 key).
+    #[serde(rename = "sequence-sender")]
+    SequenceSender,
     /// Follows the rollup on L1 (needs `[l1]`): L1 info tree, sequences, verifications; marks
     /// this node's batches virtual and verified, and halts sequencing when L1 disagrees.
     Synchronizer,
@@ -81,8 +84,24 @@ pub struct L1Config {
     pub global_exit_root_manager: Address,
     /// The L1 block the contracts were deployed in: where following L1 starts.
     pub deploy_block: u64,
+    /// The trusted sequencer's L1 private key (hex), which the sequence sender signs with;
+    /// `ZKNODE_L1_SEQUENCER_KEY` in the environment wins over it. Never printed.
+    pub sequencer_key: Secret,
+    pub tx_manager: zknode_l1::TxManagerConfig,
+    pub sequence_sender: zknode_l1::SequenceSenderConfig,
     /// `[l1.sync]`: the synchronizer's chunk size, head tag and interval.
     pub sync: zknode_sync::SyncConfig,
+}
+
+/// A setting that is never printed (its `Debug` is `"***"` once set).
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
 }
 
 impl L1Config {
@@ -93,6 +112,8 @@ impl L1Config {
                 self.rpc_url
             ));
         }
+        self.tx_manager.check()?;
+        self.sequence_sender.check()?;
         self.sync.check()?;
         Ok(())
     }
@@ -392,6 +413,33 @@ mod tests {
             (c.l1.rpc_url.as_str(), c.l1.deploy_block),
             ("http://127.0.0.1:8545", 12)
         );
+    }
+
+    #[test]
+    fn the_sequence_sender_settings_and_its_secret_key() {
+        let with = |extra: &[&str]| {
+            let mut sets = vec!["components=[\"rpc\", \"sequencer\", \"sequence-sender\"]".into()];
+            sets.extend(extra.iter().map(|s| s.to_string()));
+            Config::load(None, Vec::new(), &sets)
+        };
+        // `zknode l1 deploy` fills [l1] in later: `zknode run` refuses to start without it.
+        assert!(with(&[]).is_ok());
+        let c = with(&[
+            "l1.rpc_url=http://127.0.0.1:8545",
+            "l1.rollup=\"0x1000000000000000000000000000000000000001\"",
+            "l1.global_exit_root_manager=\"0x2000000000000000000000000000000000000002\"",
+            "l1.sequencer_key=\"0xabcdef\"",
+            "l1.sequence_sender.max_batches_per_sequence=7",
+            "l1.tx_manager.confirmations=1",
+        ])
+        .unwrap();
+        assert!(c.components.contains(&Component::SequenceSender));
+        assert_eq!(c.l1.sequence_sender.max_batches_per_sequence, 7);
+        assert_eq!(c.l1.tx_manager.confirmations, 1);
+        assert_eq!(c.l1.sequencer_key.0, "0xabcdef");
+        assert!(!format!("{c:?}").contains("abcdef"));
+        let e = with(&["l1.sequence_sender.max_batches_per_sequence=1001"]).unwrap_err();
+        assert!(e.to_string().contains("max_batches_per_sequence"), "{e}");
     }
 
     #[test]

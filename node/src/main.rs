@@ -2,6 +2,7 @@
 
 mod config;
 mod l1;
+mod l1_sender;
 mod metrics;
 mod run;
 

@@ -218,6 +218,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         None
     };
 
+    let l1_sender = if cfg.components.contains(&Component::SequenceSender) {
+        Some(crate::l1_sender::start(&cfg, &db).await?)
+    } else {
+        None
+    };
+
     let sync_metrics = Arc::new(zknode_sync::SyncMetrics::default());
     let synchronizer = if cfg.components.contains(&Component::Synchronizer) {
         let addresses = zknode_sync::L1Addresses {
@@ -298,6 +304,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                     failed = Some("the synchronizer stopped");
                     break;
                 }
+                if l1_sender.as_ref().is_some_and(|s| s.is_finished()) {
+                    failed = Some("the sequence sender stopped");
+                    break;
+                }
             }
         }
     }
@@ -306,6 +316,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     if let Some(s) = sequencer {
         let r = tokio::task::spawn_blocking(move || s.stop()).await?;
         r.context("the sequencer")?;
+    }
+    if let Some(s) = l1_sender {
+        s.stop();
     }
     if let Some(h) = rpc {
         let _ = h.stop();
