@@ -269,17 +269,6 @@ impl Config {
         }
         self.sequencer.check().map_err(ConfigError::Invalid)?;
         self.l1.check().map_err(ConfigError::Invalid)?;
-        if self.components.contains(&Component::Synchronizer)
-            && (self.l1.rpc_url.is_empty()
-                || self.l1.rollup.is_zero()
-                || self.l1.global_exit_root_manager.is_zero())
-        {
-            return Err(ConfigError::Invalid(
-                "the synchronizer component needs l1.rpc_url, l1.rollup and \
-                 l1.global_exit_root_manager (`zknode l1 deploy --config FILE` writes them)"
-                    .into(),
-            ));
-        }
         let sequencing = self.components.contains(&Component::Sequencer);
         if sequencing && !self.rpc.sequencer_url.is_empty() {
             return Err(ConfigError::Invalid(format!(
@@ -443,17 +432,12 @@ mod tests {
     }
 
     #[test]
-    fn the_synchronizer_needs_l1() {
+    fn the_synchronizer_settings() {
         let with = |extra: &[&str]| {
             let mut sets = vec!["components=[\"rpc\", \"sequencer\", \"synchronizer\"]".into()];
             sets.extend(extra.iter().map(|s| s.to_string()));
             Config::load(None, Vec::new(), &sets)
         };
-        let e = with(&[]).unwrap_err();
-        assert!(
-            e.to_string().contains("synchronizer component needs"),
-            "{e}"
-        );
         let l1 = [
             "l1.rpc_url=http://127.0.0.1:8545",
             "l1.rollup=\"0x1000000000000000000000000000000000000001\"",

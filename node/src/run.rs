@@ -226,6 +226,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 
     let sync_metrics = Arc::new(zknode_sync::SyncMetrics::default());
     let synchronizer = if cfg.components.contains(&Component::Synchronizer) {
+        let l1 = &cfg.l1;
+        if l1.rpc_url.is_empty() || l1.rollup.is_zero() || l1.global_exit_root_manager.is_zero() {
+            anyhow::bail!(
+                "the synchronizer component needs l1.rpc_url, l1.rollup and \
+                 l1.global_exit_root_manager (`zknode l1 deploy --config FILE` writes them)"
+            );
+        }
         let addresses = zknode_sync::L1Addresses {
             rollup: cfg.l1.rollup,
             global_exit_root_manager: cfg.l1.global_exit_root_manager,

@@ -1,0 +1,131 @@
+//! `zknode run` with the sequence-sender and synchronizer components against anvil (a block a
+//! second): a transfer's batch is posted to L1 by the sender, read back by the synchronizer,
+//! and becomes virtual in the node's database with the accInputHash L1 stores.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use alloy::consensus::{SignableTransaction, TxEnvelope, TxLegacy};
+use alloy::eips::eip2718::Encodable2718;
+use alloy::primitives::{Address, Bytes, TxKind, U256};
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::signers::SignerSync;
+use common::{Node, CHAIN_ID, DEV_KEY, GWEI};
+use zknode_l1::testing::{dev_address, Anvil, DEV_KEYS};
+use zknode_l1::ZkEvmRollup;
+use zknode_storage::{BatchStatus, BlockReader, StateDb};
+
+fn transfer(key: &PrivateKeySigner, nonce: u64, to: Address) -> Bytes {
+    let tx = TxLegacy {
+        chain_id: Some(CHAIN_ID),
+        nonce,
+        gas_price: GWEI,
+        gas_limit: 21_000,
+        to: TxKind::Call(to),
+        value: U256::from(1),
+        input: Bytes::new(),
+    };
+    let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
+    let env: TxEnvelope = tx.into_signed(sig).into();
+    env.encoded_2718().into()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequenced_batches_become_virtual_with_l1s_acc_input_hash() {
+    let anvil = Anvil::start_with(&["--block-time", "1"]).unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "components = [\"rpc\", \"sequencer\", \"sequence-sender\", \"synchronizer\"]\n\n\
+             [sequencer]\nmax_batch_seconds = 1\n\n\
+             [l1]\nsequencer_key = \"{}\"\n\n\
+             [l1.tx_manager]\npoll_interval_ms = 200\nconfirmations = 1\n\n\
+             [l1.sequence_sender]\npoll_interval_ms = 200\nl1_info_block = \"latest\"\n\n\
+             [l1.sync]\nhead = \"latest\"\ninterval_ms = 200\nchunk_size = 7\n",
+            DEV_KEYS[1]
+        ),
+    )
+    .unwrap();
+    let deploy = std::process::Command::new(env!("CARGO_BIN_EXE_zknode"))
+        .args(["l1", "deploy", "--rpc", anvil.url(), "--config"])
+        .arg(&config)
+        .args(["--trusted-sequencer", &dev_address(1).to_string()])
+        .env("ZKNODE_L1_KEY", DEV_KEYS[0])
+        .output()
+        .unwrap();
+    assert!(
+        deploy.status.success(),
+        "deploy: {}",
+        String::from_utf8_lossy(&deploy.stderr)
+    );
+    let t: toml::Table = std::fs::read_to_string(&config).unwrap().parse().unwrap();
+    let rollup: Address = t["l1"]["rollup"].as_str().unwrap().parse().unwrap();
+
+    let data = dir.path().join("data");
+    let node = Node::start(&data, None, &["--config", config.to_str().unwrap()]);
+    let l2 = ProviderBuilder::new().connect_http(node.url.parse().unwrap());
+    let key: PrivateKeySigner = DEV_KEY.parse().unwrap();
+    let hash = *l2
+        .send_raw_transaction(&transfer(&key, 0, Address::repeat_byte(0x42)))
+        .await
+        .unwrap()
+        .tx_hash();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let receipt = loop {
+        if let Some(r) = l2.get_transaction_receipt(hash).await.unwrap() {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "no receipt for the transfer");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let block = receipt.block_number.unwrap();
+    let batch: String = l2
+        .raw_request(
+            "zkevm_batchNumberByBlockNumber".into(),
+            (format!("{block:#x}"),),
+        )
+        .await
+        .unwrap();
+    let batch = u64::from_str_radix(batch.trim_start_matches("0x"), 16).unwrap();
+
+    // The synchronizer marks it virtual once the sender's sequence is on L1.
+    let db = StateDb::connect(&zknode_storage::sqlite_url(&data.join("state.sqlite")))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let b = db.batch(batch).await.unwrap().unwrap();
+        if b.status >= BatchStatus::Virtual {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "batch {batch} did not become virtual; the node's log:\n{}",
+            node.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let l1 = ProviderBuilder::new().connect_http(anvil.url().parse().unwrap());
+    let contract = ZkEvmRollup::new(rollup, &l1);
+    let seqs = db.l1_virtual_sequences().await.unwrap();
+    let covering = seqs
+        .iter()
+        .find(|s| s.from_batch <= batch && batch <= s.to_batch)
+        .expect("a synchronized sequence holds the batch");
+    let stored = contract
+        .sequencedBatches(covering.to_batch)
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(covering.acc_input_hash, stored.accInputHash);
+    let last = db.batch(covering.to_batch).await.unwrap().unwrap();
+    assert_eq!(last.acc_input_hash, Some(stored.accInputHash));
+    assert_eq!(last.virtual_tx_hash, Some(covering.tx_hash));
+    assert!(db.sync_halt().await.unwrap().is_none());
+    db.close().await;
+    assert!(node.terminate().success());
+}
