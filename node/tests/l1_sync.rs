@@ -1,6 +1,7 @@
 //! `zknode run` with the sequence-sender and synchronizer components against anvil (a block a
 //! second): a transfer's batch is posted to L1 by the sender, read back by the synchronizer,
-//! and becomes virtual in the node's database with the accInputHash L1 stores.
+//! and becomes virtual in the node's database with the accInputHash L1 stores; an L1 info leaf
+//! is served by zkevm_getExitRootsByGER and zkevm_getLatestGlobalExitRoot.
 
 mod common;
 
@@ -8,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use alloy::consensus::{SignableTransaction, TxEnvelope, TxLegacy};
 use alloy::eips::eip2718::Encodable2718;
-use alloy::primitives::{Address, Bytes, TxKind, U256};
+use alloy::primitives::{Address, Bytes, TxKind, B256, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::signers::SignerSync;
 use common::{Node, CHAIN_ID, DEV_KEY, GWEI};
 use zknode_l1::testing::{dev_address, Anvil, DEV_KEYS};
-use zknode_l1::ZkEvmRollup;
+use zknode_l1::{GlobalExitRootManager, ZkEvmRollup};
 use zknode_storage::{BatchStatus, BlockReader, StateDb};
 
 fn transfer(key: &PrivateKeySigner, nonce: u64, to: Address) -> Bytes {
@@ -127,5 +128,46 @@ async fn sequenced_batches_become_virtual_with_l1s_acc_input_hash() {
     assert_eq!(last.virtual_tx_hash, Some(covering.tx_hash));
     assert!(db.sync_halt().await.unwrap().is_none());
     db.close().await;
+
+    // An L1 info leaf (the bridge, account 0, sets a mainnet exit root): its exit roots are
+    // served once synchronized.
+    let manager: Address = t["l1"]["global_exit_root_manager"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ger = GlobalExitRootManager::new(manager, anvil.provider(0));
+    let mainnet = B256::repeat_byte(0x77);
+    let sent = ger.updateExitRoot(mainnet).send().await.unwrap();
+    assert!(sent.get_receipt().await.unwrap().status());
+    let expected = ger.getLastGlobalExitRoot().call().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let roots = loop {
+        let r: serde_json::Value = l2
+            .raw_request("zkevm_getExitRootsByGER".into(), (expected,))
+            .await
+            .unwrap();
+        if !r.is_null() {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the leaf was not synchronized; the node's log:\n{}",
+            node.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(roots["mainnetExitRoot"], serde_json::json!(mainnet));
+    assert_eq!(roots["rollupExitRoot"], serde_json::json!(B256::ZERO));
+    let latest: B256 = l2
+        .raw_request("zkevm_getLatestGlobalExitRoot".into(), ())
+        .await
+        .unwrap();
+    assert_eq!(latest, expected);
+    let unknown: serde_json::Value = l2
+        .raw_request("zkevm_getExitRootsByGER".into(), (B256::repeat_byte(1),))
+        .await
+        .unwrap();
+    assert!(unknown.is_null());
     assert!(node.terminate().success());
 }

@@ -8,12 +8,14 @@
 //! batch is virtual (verified). Where no batch got that far the numbers are 0, the genesis
 //! batch, as zkevm-node answers on a fresh chain.
 //!
-//! What differs from zkevm-node, because this node has no L1 synchronizer yet:
-//! - `zkevm_getExitRootsByGER` answers `null` for every global exit root: the mainnet and
-//!   rollup exit roots a GER is made of come from L1 (the L1 info tree), which the node does
-//!   not follow yet; and `mainnetExitRoot`/`rollupExitRoot` of a batch are zero.
-//! - `zkevm_getLatestGlobalExitRoot` is the last non-zero GER a stored block set (zero when
-//!   none did): what L2 last used.
+//! Exit roots come from the L1 info tree the synchronizer stores (`l1_info_leaves`):
+//! - `zkevm_getExitRootsByGER` answers the L1 block (number, timestamp) whose leaf added the
+//!   GER and the mainnet and rollup exit roots it is made of; `null` for a GER L1 never added
+//!   (or on a node without the synchronizer component). `mainnetExitRoot`/`rollupExitRoot` of a
+//!   batch are still zero.
+//! - `zkevm_getLatestGlobalExitRoot` is the GER of L1's last leaf; on a node without the
+//!   synchronizer (no leaf stored), the last non-zero GER a stored block set (zero when none
+//!   did): what L2 last used.
 //!
 //! [`batches`] has the batch methods, [`blocks`] the block and transaction ones, [`counters`]
 //! `zkevm_estimateCounters` (whose counters are this prover's, not zkevm-node's ROM's).
@@ -74,14 +76,23 @@ pub(crate) fn register(m: &mut RpcModule<NodeApi>) -> Result<(), RegisterMethodE
         Ok(json!(json::qty(FORK_ID)))
     });
     method!(m, "zkevm_getLatestGlobalExitRoot", 0, |_p, c| async move {
-        let ger = c.db.latest_global_exit_root().await?.unwrap_or_default();
+        let ger = match c.db.latest_l1_info_leaf().await? {
+            Some(leaf) => leaf.global_exit_root,
+            None => c.db.latest_global_exit_root().await?.unwrap_or_default(),
+        };
         Ok(json!(ger))
     });
-    method!(m, "zkevm_getExitRootsByGER", 1, |p, _c| async move {
-        let _ger: alloy_primitives::B256 = param(&p, 0, "global exit root")?;
-        // The exit roots a GER combines are L1's (the L1 info tree), which the node does not
-        // synchronize yet: every GER is unknown here.
-        Ok(Value::Null)
+    method!(m, "zkevm_getExitRootsByGER", 1, |p, c| async move {
+        let ger: alloy_primitives::B256 = param(&p, 0, "global exit root")?;
+        Ok(match c.db.l1_info_leaf_by_ger(ger).await? {
+            Some(leaf) => json!({
+                "blockNumber": json::qty(leaf.l1_block),
+                "timestamp": json::qty(leaf.timestamp),
+                "mainnetExitRoot": leaf.mainnet_exit_root,
+                "rollupExitRoot": leaf.rollup_exit_root,
+            }),
+            None => Value::Null,
+        })
     });
     batches::register(m)?;
     blocks::register(m)?;
