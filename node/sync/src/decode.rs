@@ -80,10 +80,7 @@ pub fn decode_sequence(tx: B256, input: &[u8]) -> Result<SequenceCall, DecodeErr
                 tx,
                 len: input.len(),
             })?;
-    let hex_selector = format!(
-        "0x{}",
-        alloy::primitives::hex::encode(selector)
-    );
+    let hex_selector = format!("0x{}", alloy::primitives::hex::encode(selector));
     let malformed = |name: &'static str, e: alloy::sol_types::Error| DecodeError::Malformed {
         tx,
         selector: hex_selector.clone(),

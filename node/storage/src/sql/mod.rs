@@ -5,8 +5,8 @@ pub use l1_txs::{L1TxInsert, L1TxMined, L1TxRecord, L1TxStatus, NewL1Tx};
 pub use logs_json::LogsJson;
 pub use sequences::{SequenceRecord, SequenceStatus};
 
-mod l1_txs;
 mod l1_sync;
+mod l1_txs;
 mod logs_json;
 mod pool;
 mod read;
