@@ -86,8 +86,8 @@ echo "zknode: zknode run --rpc-addr 127.0.0.1:$zk_port --metrics-addr '' ${args[
 zk=$!
 
 an_port=$(free_port)
-echo "anvil: anvil --host 127.0.0.1 --port $an_port --chain-id 1001 --quiet"
-"$anvil" --host 127.0.0.1 --port "$an_port" --chain-id 1001 --quiet \
+echo "anvil: anvil --host 127.0.0.1 --port $an_port --chain-id 1001 --quiet --max-persisted-states 0"
+"$anvil" --host 127.0.0.1 --port "$an_port" --chain-id 1001 --quiet --max-persisted-states 0 \
   > "$work/anvil.log" 2>&1 &
 an=$!
 

@@ -159,6 +159,10 @@ impl Anvil {
             };
             let mut child = Command::new(&path)
                 .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                // Anvil otherwise writes every state older than its in-memory window to
+                // ~/.foundry/anvil/tmp as JSON and never removes it when killed: gigabytes
+                // per long run. Tests only read recent state.
+                .args(["--max-persisted-states", "0"])
                 .args(args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
