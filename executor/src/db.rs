@@ -529,21 +529,12 @@ impl<'c, S: NodeReader> StateDb<'c, S> {
 /// `poseidon`, from a bounded process-wide cache: every call of a hot contract needs both, and
 /// they cost more than the rest of a small call's setup. Code never changes under its hash.
 fn analyzed_code(poseidon: Hash, code: Bytes) -> (B256, Bytecode) {
-    use std::sync::{Mutex, OnceLock};
-    /// Entries kept before the cache is emptied and refilled.
-    const MAX: usize = 4096;
-    static C: OnceLock<Mutex<HashMap<Hash, (B256, Bytecode)>>> = OnceLock::new();
-    let cache = C.get_or_init(Default::default);
-    if let Some(e) = cache.lock().expect("code cache lock").get(&poseidon) {
-        return e.clone();
-    }
-    let e = (keccak256(&code), Bytecode::new_raw(code));
-    let mut m = cache.lock().expect("code cache lock");
-    if m.len() >= MAX {
-        m.clear();
-    }
-    m.insert(poseidon, e.clone());
-    e
+    use std::sync::OnceLock;
+    use zknode_state::smt::cache::ShardedCache;
+    /// 16 shards of 256 contracts, each shard emptied and refilled when full.
+    static C: OnceLock<ShardedCache<Hash, (B256, Bytecode)>> = OnceLock::new();
+    C.get_or_init(|| ShardedCache::new(16, 256))
+        .get_or_insert_with(poseidon, || (keccak256(&code), Bytecode::new_raw(code)))
 }
 
 impl<S: NodeReader> Database for StateDb<'_, S> {

@@ -127,7 +127,7 @@ pub struct ShardedCache<K, V> {
     hasher: std::collections::hash_map::RandomState,
 }
 
-impl<K: std::hash::Hash + Eq + Copy, V: Copy> ShardedCache<K, V> {
+impl<K: std::hash::Hash + Eq + Copy, V: Clone> ShardedCache<K, V> {
     /// A cache of at most `shards` × `per_shard` entries.
     pub fn new(shards: usize, per_shard: usize) -> Self {
         Self {
@@ -142,7 +142,7 @@ impl<K: std::hash::Hash + Eq + Copy, V: Copy> ShardedCache<K, V> {
     }
 
     pub fn get(&self, k: &K) -> Option<V> {
-        self.shard(k).lock().expect("cache lock").get(k).copied()
+        self.shard(k).lock().expect("cache lock").get(k).cloned()
     }
 
     pub fn insert(&self, k: K, v: V) {
@@ -159,7 +159,7 @@ impl<K: std::hash::Hash + Eq + Copy, V: Copy> ShardedCache<K, V> {
             return v;
         }
         let v = f();
-        self.insert(k, v);
+        self.insert(k, v.clone());
         v
     }
 
