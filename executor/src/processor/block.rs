@@ -97,8 +97,10 @@ impl<S: NodeReader> BatchBuilder<'_, S> {
                         .ctx
                         .l1_info
                         .get(&idx)
+                        .or_else(|| self.added_l1_info.get(&idx))
+                        .cloned()
                         .ok_or(ExecError::MissingL1Info(idx))?;
-                    let mut value = l1_info_leaf_hash(leaf);
+                    let mut value = l1_info_leaf_hash(&leaf);
                     if value == l1_info_zero_leaf() {
                         value = B256::ZERO;
                     }

@@ -3,6 +3,8 @@
 //! [`BatchResult`] and the `batchL2Data` its entries encode to. [`super::execute_batch`] is a loop
 //! over these steps; a sequencer calls them as transactions arrive.
 
+use std::collections::BTreeMap;
+
 use revm::primitives::{Address, Bytes, B256};
 use ruint::aliases::U256;
 use zknode_state::{Hash, NodeReader, StateTree};
@@ -14,7 +16,7 @@ use super::{
 };
 use crate::codec::{encode_batch, BatchEntry, ChangeL2Block, RawTx};
 use crate::db::{prove_writes, rewind, CodeSource, StateDb};
-use crate::hashes::{acc_input_hash, batch_hash_data, AccInput};
+use crate::hashes::{acc_input_hash, batch_hash_data, AccInput, L1InfoLeaf};
 use crate::system::{GER_MANAGER_ADDRESS, LOCAL_EXIT_ROOT_SLOT, SYSTEM_ADDRESS, TIMESTAMP_SLOT};
 
 /// Why an L2 block may not open (its timestamp, its L1 info leaf, or a forced batch). The
@@ -91,6 +93,8 @@ pub struct BatchBuilder<'c, S: NodeReader> {
     provisional: Option<(OpenBlock, usize)>,
     /// Set when the batch is invalid as a whole (only a batch read from L1 can be).
     invalid: Option<String>,
+    /// L1 info leaves added after the session began ([`Self::add_l1_info`]).
+    pub(super) added_l1_info: BTreeMap<u32, L1InfoLeaf>,
 }
 
 /// The sender of `tx` on chain `chain_id`, or why the transaction is skipped: its chain id is
@@ -119,7 +123,15 @@ impl<'c, S: NodeReader> BatchBuilder<'c, S> {
             undo_tx: None,
             provisional: None,
             invalid: None,
+            added_l1_info: BTreeMap::new(),
         }
+    }
+
+    /// Makes L1 info leaf `index` available to the blocks opened from now on, beside the
+    /// context's leaves (a sequencer learns of new leaves while its batch is open). Where the
+    /// context has a leaf of that index, the context's is used.
+    pub fn add_l1_info(&mut self, index: u32, leaf: L1InfoLeaf) {
+        self.added_l1_info.insert(index, leaf);
     }
 
     pub(super) fn db(&mut self) -> &mut StateDb<'c, S> {

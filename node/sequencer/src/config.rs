@@ -29,6 +29,11 @@ pub struct SequencerConfig {
     pub max_batch_state_ops: usize,
     /// Transactions taken from the pool per round.
     pub pool_take: usize,
+    /// An L2 block points at a new L1 info tree leaf (bringing its global exit root to L2) only
+    /// once the leaf is this many L1 blocks below the synchronizer's head. The synchronizer
+    /// follows `l1.sync.head` (`finalized` by default), which already keeps reorged leaves
+    /// out; with `head = "latest"` set this to the depth an L1 reorg can reach (zkevm-node: 64).
+    pub l1_info_confirmations: u64,
 }
 
 impl Default for SequencerConfig {
@@ -42,6 +47,7 @@ impl Default for SequencerConfig {
             max_batch_seconds: 60,
             max_batch_state_ops: 16_384,
             pool_take: 512,
+            l1_info_confirmations: 0,
         }
     }
 }

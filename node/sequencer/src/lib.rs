@@ -28,6 +28,7 @@
 //! seals a batch right after such a block: it adds an empty block first.
 
 mod config;
+mod l1_info;
 mod metrics;
 
 use std::collections::{BTreeMap, HashSet};
@@ -49,6 +50,7 @@ use zknode_storage::{
 };
 
 pub use config::{ClosingReason, SequencerConfig};
+use l1_info::L1InfoChoice;
 pub use metrics::SequencerMetrics;
 
 /// The fork the executor implements.
@@ -279,6 +281,7 @@ impl Run<'_> {
 
     fn run(&self) -> Result<(), SequencerError> {
         let s = self.s;
+        let mut l1_info = self.rt.block_on(L1InfoChoice::load(&s.db))?;
         loop {
             let db = &s.db;
             let numbers = self.rt.block_on(db.latest_batch_numbers())?;
@@ -307,6 +310,24 @@ impl Run<'_> {
                 .rt
                 .block_on(db.batch(number - 1))?
                 .ok_or_else(|| SequencerError::Chain(format!("batch {} is missing", number - 1)))?;
+            // The open batch's stored blocks (replayed on a resume) and the leaves they use.
+            let mut leaves = BTreeMap::new();
+            let replayed = if resume {
+                let blocks = self.batch_blocks(number)?;
+                let indexes = self.rt.block_on(l1_info::replay_indexes(
+                    &s.db,
+                    number,
+                    &batch.l2_data,
+                    &blocks,
+                    &mut leaves,
+                ))?;
+                blocks.into_iter().zip(indexes).collect()
+            } else {
+                Vec::new()
+            };
+            // The L1 info root and the timestamp limit are the sequence's, unknown until the
+            // sequence sender posts it: the accInputHash stored when the batch closes is
+            // replaced by L1's once the batch is virtual.
             let ctx = BatchContext {
                 chain_id: s.spec.chain_id,
                 fork_id: FORK_ID,
@@ -315,7 +336,7 @@ impl Run<'_> {
                 l1_info_root: B256::ZERO,
                 old_acc_input_hash: prev.acc_input_hash.unwrap_or_default(),
                 forced_block_hash_l1: B256::ZERO,
-                l1_info: BTreeMap::new(),
+                l1_info: leaves,
                 verify_l1_info_proofs: false,
                 with_proofs: false,
             };
@@ -324,9 +345,9 @@ impl Run<'_> {
             let mut b = BatchBuilder::new(StateTree::at_root(store, root), store, &ctx);
             let mut usage = Usage::default();
             if resume {
-                self.replay(number, &mut b, &mut usage)?;
+                self.replay(number, replayed, &mut b, &mut usage)?;
             }
-            match self.fill_batch(number, &mut b, &mut usage, head)? {
+            match self.fill_batch(number, &mut b, &mut usage, head, &mut l1_info)? {
                 Some(reason) => self.seal(number, b, &usage, reason)?,
                 None => return Ok(()),
             }
@@ -350,22 +371,35 @@ impl Run<'_> {
         })
     }
 
-    /// Re-executes the stored blocks of open batch `number` and checks each root.
+    /// The stored blocks of batch `number`, in order.
+    fn batch_blocks(&self, number: u64) -> Result<Vec<zknode_storage::Block>, SequencerError> {
+        let db = &self.s.db;
+        let mut out = Vec::new();
+        for n in self.rt.block_on(db.batch_block_numbers(number))? {
+            out.push(
+                self.rt
+                    .block_on(db.block_by_number(n))?
+                    .ok_or_else(|| SequencerError::Chain(format!("block {n} is missing")))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Re-executes the stored blocks of open batch `number` (each with the L1 info index it
+    /// used) and checks each root.
     fn replay(
         &self,
         number: u64,
+        blocks: Vec<(zknode_storage::Block, u32)>,
         b: &mut BatchBuilder<'_, &RocksStore>,
         usage: &mut Usage,
     ) -> Result<(), SequencerError> {
         let db = &self.s.db;
-        let blocks = self.rt.block_on(db.batch_block_numbers(number))?;
-        for n in &blocks {
-            let block = self
-                .rt
-                .block_on(db.block_by_number(*n))?
-                .ok_or_else(|| SequencerError::Chain(format!("block {n} is missing")))?;
+        let count = blocks.len();
+        for (block, l1_index) in blocks {
+            let n = &block.header.number;
             let txs = self.rt.block_on(db.block_transactions(*n))?;
-            if let Err(e) = b.open_block_at(block.header.timestamp, 0)? {
+            if let Err(e) = b.open_block_at(block.header.timestamp, l1_index)? {
                 return Err(SequencerError::Chain(format!("replaying block {n}: {e}")));
             }
             usage.bytes += zknode_executor::codec::CHANGE_L2_BLOCK_LEN;
@@ -399,8 +433,8 @@ impl Run<'_> {
             }
             usage.last_provisional = closed.provisional;
         }
-        if !blocks.is_empty() {
-            tracing::info!(target: "sequencer", batch = number, blocks = blocks.len(), txs = usage.txs, "resumed the open batch");
+        if count > 0 {
+            tracing::info!(target: "sequencer", batch = number, blocks = count, txs = usage.txs, "resumed the open batch");
         }
         Ok(())
     }
@@ -413,6 +447,7 @@ impl Run<'_> {
         b: &mut BatchBuilder<'_, &RocksStore>,
         usage: &mut Usage,
         mut head: Head,
+        l1_info: &mut L1InfoChoice,
     ) -> Result<Option<ClosingReason>, SequencerError> {
         let cfg = &self.s.config;
         let mut last_block_at = Instant::now();
@@ -447,7 +482,13 @@ impl Run<'_> {
             if usage.bytes + zknode_executor::codec::CHANGE_L2_BLOCK_LEN > cfg.max_batch_bytes {
                 return Ok(Some(ClosingReason::MaxBytes));
             }
-            if let Err(e) = b.open_block_at(timestamp, 0)? {
+            self.rt
+                .block_on(l1_info.refresh(&self.s.db, cfg.l1_info_confirmations))?;
+            if let Some((i, leaf)) = l1_info.next_leaf() {
+                b.add_l1_info(i, leaf);
+            }
+            let l1_index = l1_info.index_for(timestamp);
+            if let Err(e) = b.open_block_at(timestamp, l1_index)? {
                 return Err(SequencerError::Chain(format!("opening a block: {e}")));
             }
             usage.bytes += zknode_executor::codec::CHANGE_L2_BLOCK_LEN;
@@ -484,6 +525,7 @@ impl Run<'_> {
                 ready = self.ready(b)?;
             }
             head = self.close_and_store(number, b, &included, usage, head)?;
+            l1_info.used(l1_index);
             last_block_at = Instant::now();
             if let Some(reason) = full {
                 return Ok(Some(reason));

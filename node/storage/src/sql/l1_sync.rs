@@ -236,6 +236,25 @@ impl StateDb {
         row.map(|r| leaf_from_row(&r)).transpose()
     }
 
+    /// The newest L1 info leaf the sequencer may put in an L2 block: index 1 or more (a
+    /// changeL2Block index of 0 means "no new leaf") and added at least `confirmations` blocks
+    /// below the newest L1 block the synchronizer stored, so that a shallow L1 reorg cannot take
+    /// away a leaf that L2 blocks already use.
+    pub async fn l1_info_leaf_for_sequencing(
+        &self,
+        confirmations: u64,
+    ) -> Result<Option<L1InfoLeafRow>> {
+        let sql = format!(
+            "{LEAF} WHERE leaf_index >= 1 AND l1_block + $1 <= (SELECT MAX(number) FROM l1_blocks) \
+             ORDER BY leaf_index DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(to_db("confirmations", confirmations)?)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| leaf_from_row(&r)).transpose()
+    }
+
     /// The first L1 info leaf that added global exit root `ger`.
     pub async fn l1_info_leaf_by_ger(&self, ger: B256) -> Result<Option<L1InfoLeafRow>> {
         let sql = format!("{LEAF} WHERE global_exit_root = $1 ORDER BY leaf_index LIMIT 1");
