@@ -85,9 +85,11 @@ struct RunArgs {
     /// Metrics listen address (default 127.0.0.1:9091; "" turns metrics off).
     #[arg(long)]
     metrics_addr: Option<String>,
-    /// What to run, comma-separated: rpc, sequencer (default both). `--components rpc` runs an
-    /// extra JSON-RPC process beside the sequencer: it reads the sequencer's database and state
-    /// tree (state_tree_primary) and relays transactions to rpc.sequencer_url.
+    /// What to run, comma-separated: rpc, sequencer, sequence-sender, synchronizer (default
+    /// rpc,sequencer). `rpc,synchronizer` is a permissionless node: it executes every batch L1
+    /// sequences into its own chain and relays transactions to rpc.sequencer_url. `rpc` alone
+    /// is an extra JSON-RPC process beside the sequencer: it reads the sequencer's database and
+    /// state tree (state_tree_primary) and relays transactions to rpc.sequencer_url.
     #[arg(long, value_name = "LIST")]
     components: Option<String>,
     /// Override any configuration key: --set sequencer.block_time_ms=500 (repeatable).

@@ -179,6 +179,30 @@ impl Metrics {
                 "1 while L1 disagrees with a batch of this node (sequencing halted)",
                 &y.halted,
             ),
+            (
+                "zknode_l2_executed_batches_total",
+                "counter",
+                "Batches executed from L1 (a node without a sequencer)",
+                &y.l2_batches_executed,
+            ),
+            (
+                "zknode_l2_executed_blocks_total",
+                "counter",
+                "L2 blocks executed from L1 (a node without a sequencer)",
+                &y.l2_blocks_executed,
+            ),
+            (
+                "zknode_l2_executed_transactions_total",
+                "counter",
+                "Transactions executed from L1 (a node without a sequencer)",
+                &y.l2_txs_executed,
+            ),
+            (
+                "zknode_l2_execute_microseconds_total",
+                "counter",
+                "Time spent executing and storing batches from L1, in microseconds",
+                &y.l2_execute_micros,
+            ),
         ] {
             metric(&mut o, name, kind, help, v.load(Ordering::Relaxed));
         }

@@ -1,11 +1,16 @@
 //! `zknode run`: opens the data directory, writes genesis on first start, and runs the
 //! components named in the configuration until SIGINT or SIGTERM.
 //!
-//! Without the sequencer component (`zknode run --components rpc`) the node is an extra
-//! JSON-RPC process beside the sequencer, on the same host: it reads the sequencer's database
-//! (PostgreSQL) and opens the sequencer's state tree as a RocksDB secondary instance, which it
-//! catches up each time the database shows a new block; it relays transactions to the
-//! sequencer (`rpc.sequencer_url`). It writes nothing the sequencer owns.
+//! With the synchronizer but not the sequencer (`--components rpc,synchronizer`) the node is a
+//! permissionless node: it builds its own chain, in its own data directory and database, by
+//! executing every batch L1 sequences ([`zknode_sync::L2Stage`]), and relays transactions to
+//! the sequencer (`rpc.sequencer_url`).
+//!
+//! With neither (`zknode run --components rpc`) the node is an extra JSON-RPC process beside
+//! the sequencer, on the same host: it reads the sequencer's database (PostgreSQL) and opens
+//! the sequencer's state tree as a RocksDB secondary instance, which it catches up each time
+//! the database shows a new block; it relays transactions to the sequencer. It writes nothing
+//! the sequencer owns.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -142,13 +147,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("creating the data directory {}", cfg.data_dir.display()))?;
     let url = cfg.database_url();
     let sequencing = cfg.components.contains(&Component::Sequencer);
-    tracing::info!(target: "zknode", data_dir = %cfg.data_dir.display(), database = %zknode_sqldb::redact_url(&url), sequencing, "starting");
+    // A node without a sequencer but with the synchronizer executes L1's batches itself.
+    let executing = !sequencing && cfg.components.contains(&Component::Synchronizer);
+    // Whether this process writes the chain (blocks and the state tree).
+    let writer = sequencing || executing;
+    tracing::info!(target: "zknode", data_dir = %cfg.data_dir.display(), database = %zknode_sqldb::redact_url(&url), sequencing, executing_l1_batches = executing, "starting");
     // Migrations are run under a lock (PostgreSQL) and only when missing, so RPC-only processes
     // starting beside the sequencer find them applied and leave them be.
     let db = StateDb::connect(&url)
         .await
         .context("opening the state database")?;
-    if sequencing {
+    if writer {
         // This process is the one writer of blocks: reads of the head need no round trip.
         db.cache_head();
     }
@@ -156,13 +165,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         chain_id: cfg.chain_id,
         coinbase: cfg.coinbase,
     };
-    let store = if sequencing {
+    let store = if writer {
         open_primary(&cfg, &db, &spec).await?
     } else {
         open_follower(&cfg, &db).await?
     };
     let head = read_head(&db).await?;
-    if !sequencing && !caught_up(&store, head.state_root).await? {
+    if !writer && !caught_up(&store, head.state_root).await? {
         anyhow::bail!(
             "the state tree at {} does not hold the state of block {} (root {}): \
              state_tree_primary must name the state tree of the sequencer that writes {}",
@@ -198,7 +207,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let accepting = Arc::new(AtomicBool::new(true));
     let head_task = tokio::spawn(follow_head(
         db.clone(),
-        (!sequencing).then(|| store.clone()),
+        (!writer).then(|| store.clone()),
         head_tx,
     ));
 
@@ -239,7 +248,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             deploy_block: cfg.l1.deploy_block,
         };
         let l1 = zknode_sync::l1_reader(&cfg.l1.rpc_url)?;
-        let s = zknode_sync::Synchronizer::new(db.clone(), l1, addresses, cfg.l1.sync.clone());
+        let mut s = zknode_sync::Synchronizer::new(db.clone(), l1, addresses, cfg.l1.sync.clone());
+        if executing {
+            s = s.with_execution(zknode_sync::L2Stage::new(
+                db.clone(),
+                store.clone(),
+                cfg.chain_id,
+                sync_metrics.clone(),
+            ));
+        }
         Some(tokio::spawn(s.with_metrics(sync_metrics.clone()).run()))
     } else {
         None

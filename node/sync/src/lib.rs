@@ -30,6 +30,7 @@
 
 mod decode;
 mod events;
+mod execute;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,6 +50,7 @@ use zknode_storage::{
 };
 
 pub use decode::{decode_sequence, DecodeError, SequenceCall, SequencedBatch};
+pub use execute::L2Stage;
 
 /// Which L1 header the synchronizer follows up to.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -157,6 +159,12 @@ pub struct SyncMetrics {
     pub virtual_batches: AtomicU64,
     /// 1 while a halt is stored.
     pub halted: AtomicU64,
+    /// A node without a sequencer: batches, L2 blocks and transactions executed from L1, and
+    /// the time spent on it (execution and storing, not the L1 fetch), in microseconds.
+    pub l2_batches_executed: AtomicU64,
+    pub l2_blocks_executed: AtomicU64,
+    pub l2_txs_executed: AtomicU64,
+    pub l2_execute_micros: AtomicU64,
 }
 
 /// What a round did.
@@ -191,6 +199,8 @@ pub struct Synchronizer {
     derived: Option<Derived>,
     /// The last finalized L1 block seen: a reorg at or below it is logged as deep.
     last_finalized: u64,
+    /// A node without a sequencer executes L1's batches after each round.
+    l2: Option<L2Stage>,
 }
 
 /// A provider for reads at `url` (`http://HOST:PORT`).
@@ -218,11 +228,18 @@ impl Synchronizer {
             metrics: Default::default(),
             derived: None,
             last_finalized: 0,
+            l2: None,
         }
     }
 
     pub fn metrics(&self) -> Arc<SyncMetrics> {
         self.metrics.clone()
+    }
+
+    /// Executes the batches L1 sequences after each round (a node without a sequencer).
+    pub fn with_execution(mut self, stage: L2Stage) -> Self {
+        self.l2 = Some(stage);
+        self
     }
 
     /// Shares `metrics` (the node's endpoint reads them).
@@ -239,6 +256,13 @@ impl Synchronizer {
         loop {
             match self.sync_once().await {
                 Ok(p) => {
+                    if let Some(stage) = &self.l2 {
+                        if let Err(e) = stage.step().await {
+                            tracing::error!(target: "sync::exec", error = %e, "executing L1's batches failed; trying again");
+                            tokio::time::sleep(interval).await;
+                            continue;
+                        }
+                    }
                     if p.synced_to.is_some_and(|s| s >= p.target) || p.synced_to.is_none() {
                         tokio::time::sleep(interval).await;
                     }

@@ -307,6 +307,16 @@ impl StateDb {
         rows.iter().map(verification_from_row).collect()
     }
 
+    /// The first L1 verification that covers batch `number` (its range ends at or after it).
+    pub async fn l1_verification_covering(&self, number: u64) -> Result<Option<L1Verification>> {
+        let sql = format!("{VERIFICATION} WHERE batch_number >= $1 ORDER BY batch_number LIMIT 1");
+        let row = sqlx::query(&sql)
+            .bind(to_db("batch number", number)?)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| verification_from_row(&r)).transpose()
+    }
+
     /// Where the synchronizer's derived state stands (read back after a start or an unwind).
     pub async fn l1_sync_position(&self) -> Result<L1SyncPosition> {
         let row = sqlx::query(

@@ -347,6 +347,46 @@ impl BlockWriter for StateDb {
     }
 }
 
+impl StateDb {
+    /// Removes batches `first` and up with their L2 blocks, transactions, receipts and logs, in
+    /// one database transaction; returns (batches, blocks) removed. For a node that executes
+    /// batches from L1: after an L1 reorg took their sequences away, or to redo a batch a
+    /// crash left half stored. Readers of the head go to the database until it is done.
+    pub async fn remove_batches_from(&self, first: u64) -> Result<(u64, u64)> {
+        let _writing = self.head.write();
+        let b = to_db("batch number", first)?;
+        let mut tx = self.db.begin_write().await?;
+        let row = sqlx::query("SELECT MIN(number) AS n FROM l2_blocks WHERE batch_number >= $1")
+            .bind(b)
+            .fetch_one(&mut *tx)
+            .await?;
+        let blocks = match Cells::new(&row, "l2_blocks", "MIN").opt_u64("n")? {
+            Some(from) => {
+                let f = to_db("block number", from)?;
+                for table in ["logs", "receipts", "transactions"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE block_number >= $1"))
+                        .bind(f)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                sqlx::query("DELETE FROM l2_blocks WHERE number >= $1")
+                    .bind(f)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            }
+            None => 0,
+        };
+        let batches = sqlx::query("DELETE FROM batches WHERE number >= $1")
+            .bind(b)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok((batches, blocks))
+    }
+}
+
 /// Moves a batch from `from` to `to` (closed → virtual, virtual → verified) and records the L1
 /// transaction in `column`, once the batch before it, when stored, has got at least as far.
 /// The condition is part of the `UPDATE`, so it holds when the row changes, whoever else
