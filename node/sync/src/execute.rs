@@ -85,7 +85,7 @@ impl L2Stage {
     }
 
     /// Removes the local batches from the first one that is not virtual (see the module doc).
-    async fn remove_unsequenced(&self) -> Result<(), SyncError> {
+    pub(crate) async fn remove_unsequenced(&self) -> Result<(), SyncError> {
         let n = self.db.latest_batch_numbers().await?;
         let (Some(last), virtualized) = (n.last, n.virtualized.unwrap_or(0)) else {
             return Ok(());

@@ -27,6 +27,12 @@
 //! added, and sets the node's batches back (virtual → closed, verified → virtual). The derived
 //! state (the L1 info tree, the batch and forced-batch counters) is then rebuilt from storage,
 //! as it is after a start and after any error.
+//!
+//! # Execution
+//!
+//! A node without a sequencer gives the synchronizer an [`L2Stage`]: after each round it
+//! executes the batches L1 sequenced into the node's own chain, and an unwind removes the
+//! batches it had executed from the dropped blocks.
 
 mod decode;
 mod events;
@@ -178,6 +184,8 @@ pub struct SyncProgress {
     pub event_blocks: u64,
     /// Whether a reorg was unwound this round.
     pub reorged: bool,
+    /// Batches executed from L1 this round (a node without a sequencer).
+    pub executed_batches: u64,
 }
 
 /// The state derived from what is stored: rebuilt after a start, an unwind and an error.
@@ -256,13 +264,6 @@ impl Synchronizer {
         loop {
             match self.sync_once().await {
                 Ok(p) => {
-                    if let Some(stage) = &self.l2 {
-                        if let Err(e) = stage.step().await {
-                            tracing::error!(target: "sync::exec", error = %e, "executing L1's batches failed; trying again");
-                            tokio::time::sleep(interval).await;
-                            continue;
-                        }
-                    }
                     if p.synced_to.is_some_and(|s| s >= p.target) || p.synced_to.is_none() {
                         tokio::time::sleep(interval).await;
                     }
@@ -281,12 +282,20 @@ impl Synchronizer {
 
     /// One round: the reorg check, then every chunk up to the head tag's block.
     pub async fn sync_once(&mut self) -> Result<SyncProgress, SyncError> {
+        if let Some(stage) = &self.l2 {
+            // A batch a crash left half stored goes before L1's is read and compared with it.
+            stage.remove_unsequenced().await?;
+        }
         let r = self.round().await;
         if r.is_err() {
             // The tree and counters may be ahead of what was stored.
             self.derived = None;
         }
-        r
+        let mut p = r?;
+        if let Some(stage) = &self.l2 {
+            p.executed_batches = stage.step().await?;
+        }
+        Ok(p)
     }
 
     async fn round(&mut self) -> Result<SyncProgress, SyncError> {
@@ -518,6 +527,11 @@ impl Synchronizer {
     pub async fn unwind_from(&mut self, first: u64) -> Result<L1Unwound, SyncError> {
         self.derived = None;
         let u = self.db.unwind_l1_from(first).await?;
+        if let Some(stage) = &self.l2 {
+            // Batches executed from the dropped sequences go before the new ones are read
+            // (which would otherwise be compared with them).
+            stage.remove_unsequenced().await?;
+        }
         self.metrics.reorgs.fetch_add(1, Ordering::Relaxed);
         self.metrics
             .reorged_blocks

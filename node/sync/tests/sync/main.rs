@@ -2,10 +2,12 @@
 //! accInputHash, verifications verify them, L1 info leaves match the contract's roots, a batch
 //! that differs halts, L1 reorgs of one and of several blocks are unwound and re-followed, a
 //! sequence whose calldata is not the rollup's is reported, and a new synchronizer on the same
-//! database resumes without duplicates. The main scenarios run on SQLite and on PostgreSQL
+//! database resumes without duplicates; a permissionless node's execution stage follows L1,
+//! reorgs included (`execute.rs`). The main scenarios run on SQLite and on PostgreSQL
 //! (skipped with a printed reason where PostgreSQL is not installed).
 
 mod common;
+mod execute;
 
 use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, Bytes, B256};
