@@ -5,94 +5,26 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use alloy::consensus::{SignableTransaction, TxEnvelope, TxLegacy};
-use alloy::eips::eip2718::Encodable2718;
 use alloy::eips::BlockNumberOrTag;
-use alloy::primitives::{Address, Bytes, TxKind, B256, U256};
+use alloy::primitives::{Address, B256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::rpc::types::Filter;
 use alloy::signers::local::PrivateKeySigner;
-use alloy::signers::SignerSync;
-use common::{Node, CHAIN_ID, DEV_KEY, GWEI};
-use zknode_l1::testing::{dev_address, Anvil, DEV_KEYS};
+use common::l1::{address, deploy, permissionless_config, signed, wait};
+use common::{Node, DEV_KEY};
 use zknode_l1::GlobalExitRootManager;
 use zknode_storage::{BatchStatus, BlockReader, StateDb};
 
-/// A legacy transaction from `key`: a transfer of 1 wei to `to`, or (None) the deployment of a
-/// contract whose constructor emits a log (PUSH1 0 PUSH1 0 LOG0 STOP).
-fn signed(key: &PrivateKeySigner, nonce: u64, to: Option<Address>) -> Bytes {
-    let tx = TxLegacy {
-        chain_id: Some(CHAIN_ID),
-        nonce,
-        gas_price: GWEI,
-        gas_limit: 100_000,
-        to: to.map_or(TxKind::Create, TxKind::Call),
-        value: U256::from(u8::from(to.is_some())),
-        input: if to.is_some() {
-            Bytes::new()
-        } else {
-            Bytes::from_static(&[0x60, 0x00, 0x60, 0x00, 0xa0, 0x00])
-        },
-    };
-    let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
-    let env: TxEnvelope = tx.into_signed(sig).into();
-    env.encoded_2718().into()
-}
-
-async fn wait<F, Fut>(what: &str, secs: u64, node: &Node, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f().await {
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not within {secs} s; the node's log:\n{}",
-            node.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permissionless_node_rebuilds_the_chain_from_l1() {
-    let anvil = Anvil::start_with(&["--block-time", "1"]).unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("trusted.toml");
-    std::fs::write(
+    let (anvil, t) = deploy(
         &config,
-        format!(
-            "components = [\"rpc\", \"sequencer\", \"sequence-sender\", \"synchronizer\"]\n\n\
-             [sequencer]\nmax_batch_seconds = 1\nmax_batch_txs = 2\n\n\
-             [l1]\nsequencer_key = \"{}\"\n\n\
-             [l1.tx_manager]\npoll_interval_ms = 200\nconfirmations = 1\n\n\
-             [l1.sequence_sender]\npoll_interval_ms = 200\nl1_info_block = \"latest\"\n\n\
-             [l1.sync]\nhead = \"latest\"\ninterval_ms = 200\nchunk_size = 7\n",
-            DEV_KEYS[1]
-        ),
-    )
-    .unwrap();
-    let deploy = std::process::Command::new(env!("CARGO_BIN_EXE_zknode"))
-        .args(["l1", "deploy", "--rpc", anvil.url(), "--config"])
-        .arg(&config)
-        .args(["--trusted-sequencer", &dev_address(1).to_string()])
-        .env("ZKNODE_L1_KEY", DEV_KEYS[0])
-        .output()
-        .unwrap();
-    assert!(
-        deploy.status.success(),
-        "deploy: {}",
-        String::from_utf8_lossy(&deploy.stderr)
+        "components = [\"rpc\", \"sequencer\", \"sequence-sender\", \"synchronizer\"]\n\n\
+         [sequencer]\nmax_batch_seconds = 1\nmax_batch_txs = 2",
     );
-    let t: toml::Table = std::fs::read_to_string(&config).unwrap().parse().unwrap();
-    let manager: Address = t["l1"]["global_exit_root_manager"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let manager = address(&t, "global_exit_root_manager");
     // Two L1 info leaves (index 0 cannot be named by a block; index 1 can).
     let ger = GlobalExitRootManager::new(manager, anvil.provider(0));
     for root in [0x77u8, 0x78] {
@@ -142,22 +74,7 @@ async fn a_permissionless_node_rebuilds_the_chain_from_l1() {
 
     // The permissionless node: the same L1 addresses, its own data directory.
     let pconfig = dir.path().join("permissionless.toml");
-    std::fs::write(
-        &pconfig,
-        format!(
-            "components = [\"rpc\", \"synchronizer\"]\n\n\
-             [rpc]\nsequencer_url = \"{}\"\n\n\
-             [l1]\nrpc_url = \"{}\"\nrollup = \"{}\"\nglobal_exit_root_manager = \"{}\"\n\
-             deploy_block = {}\n\n\
-             [l1.sync]\nhead = \"latest\"\ninterval_ms = 200\nchunk_size = 7\n",
-            trusted.url,
-            anvil.url(),
-            t["l1"]["rollup"].as_str().unwrap(),
-            manager,
-            t["l1"]["deploy_block"].as_integer().unwrap(),
-        ),
-    )
-    .unwrap();
+    permissionless_config(&pconfig, &t, &trusted.url);
     let pdata = dir.path().join("permissionless");
     let node = Node::start(&pdata, None, &["--config", pconfig.to_str().unwrap()]);
     let p2 = ProviderBuilder::new().connect_http(node.url.parse().unwrap());

@@ -6,63 +6,25 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use alloy::consensus::{SignableTransaction, TxEnvelope, TxLegacy};
-use alloy::eips::eip2718::Encodable2718;
-use alloy::primitives::{Address, Bytes, TxKind, U256};
+use alloy::primitives::Address;
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
-use alloy::signers::SignerSync;
-use common::{Node, CHAIN_ID, DEV_KEY, GWEI};
-use zknode_l1::testing::{dev_address, Anvil, DEV_KEYS};
+use common::l1::{address, batch_of, deploy, included, sequencer_key, signed};
+use common::{Node, DEV_KEY};
 use zknode_l1::ZkEvmRollup;
 use zknode_storage::StateDb;
 
-fn transfer(key: &PrivateKeySigner, nonce: u64, to: Address) -> Bytes {
-    let tx = TxLegacy {
-        chain_id: Some(CHAIN_ID),
-        nonce,
-        gas_price: GWEI,
-        gas_limit: 21_000,
-        to: TxKind::Call(to),
-        value: U256::from(1),
-        input: Bytes::new(),
-    };
-    let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
-    let env: TxEnvelope = tx.into_signed(sig).into();
-    env.encoded_2718().into()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transfer_is_sequenced_on_l1() {
-    let anvil = Anvil::start_with(&["--block-time", "1"]).unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("node.toml");
-    let sequencer_key = DEV_KEYS[1];
-    std::fs::write(
+    let (anvil, t) = deploy(
         &config,
-        format!(
-            "components = [\"rpc\", \"sequencer\", \"sequence-sender\"]\n\n\
-             [sequencer]\nmax_batch_seconds = 1\n\n\
-             [l1]\nsequencer_key = \"{sequencer_key}\"\n\n\
-             [l1.tx_manager]\npoll_interval_ms = 200\nconfirmations = 1\n\n\
-             [l1.sequence_sender]\npoll_interval_ms = 200\nl1_info_block = \"latest\"\n"
-        ),
-    )
-    .unwrap();
-    let deploy = std::process::Command::new(env!("CARGO_BIN_EXE_zknode"))
-        .args(["l1", "deploy", "--rpc", anvil.url(), "--config"])
-        .arg(&config)
-        .args(["--trusted-sequencer", &dev_address(1).to_string()])
-        .env("ZKNODE_L1_KEY", DEV_KEYS[0])
-        .output()
-        .unwrap();
-    assert!(
-        deploy.status.success(),
-        "deploy: {}",
-        String::from_utf8_lossy(&deploy.stderr)
+        "components = [\"rpc\", \"sequencer\", \"sequence-sender\"]\n\n\
+         [sequencer]\nmax_batch_seconds = 1",
     );
-    let t: toml::Table = std::fs::read_to_string(&config).unwrap().parse().unwrap();
-    let rollup: Address = t["l1"]["rollup"].as_str().unwrap().parse().unwrap();
+    let rollup = address(&t, "rollup");
+    let sequencer_key = sequencer_key();
     assert_eq!(
         t["l1"]["sequencer_key"].as_str(),
         Some(sequencer_key),
@@ -73,28 +35,8 @@ async fn a_transfer_is_sequenced_on_l1() {
     let node = Node::start(&data, None, &["--config", config.to_str().unwrap()]);
     let l2 = ProviderBuilder::new().connect_http(node.url.parse().unwrap());
     let key: PrivateKeySigner = DEV_KEY.parse().unwrap();
-    let hash = *l2
-        .send_raw_transaction(&transfer(&key, 0, Address::repeat_byte(0x42)))
-        .await
-        .unwrap()
-        .tx_hash();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let receipt = loop {
-        if let Some(r) = l2.get_transaction_receipt(hash).await.unwrap() {
-            break r;
-        }
-        assert!(Instant::now() < deadline, "no receipt for the transfer");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let block = receipt.block_number.unwrap();
-    let batch: String = l2
-        .raw_request(
-            "zkevm_batchNumberByBlockNumber".into(),
-            (format!("{block:#x}"),),
-        )
-        .await
-        .unwrap();
-    let batch = u64::from_str_radix(batch.trim_start_matches("0x"), 16).unwrap();
+    let block = included(&l2, &signed(&key, 0, Some(Address::repeat_byte(0x42)))).await;
+    let batch = batch_of(&l2, block).await;
     assert!(batch >= 1);
 
     let l1 = ProviderBuilder::new().connect_http(anvil.url().parse().unwrap());

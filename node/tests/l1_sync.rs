@@ -8,31 +8,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use alloy::consensus::{SignableTransaction, TxEnvelope, TxLegacy};
-use alloy::eips::eip2718::Encodable2718;
-use alloy::primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
+use alloy::primitives::{keccak256, Address, B256, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
-use alloy::signers::SignerSync;
-use common::{Node, CHAIN_ID, DEV_KEY, GWEI};
-use zknode_l1::testing::{dev_address, Anvil, DEV_KEYS};
+use common::l1::{address, batch_of, deploy, included, signed};
+use common::{Node, DEV_KEY};
 use zknode_l1::{GlobalExitRootManager, ZkEvmRollup};
 use zknode_storage::{BatchStatus, BlockReader, StateDb};
-
-fn transfer(key: &PrivateKeySigner, nonce: u64, to: Address) -> Bytes {
-    let tx = TxLegacy {
-        chain_id: Some(CHAIN_ID),
-        nonce,
-        gas_price: GWEI,
-        gas_limit: 21_000,
-        to: TxKind::Call(to),
-        value: U256::from(1),
-        input: Bytes::new(),
-    };
-    let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
-    let env: TxEnvelope = tx.into_signed(sig).into();
-    env.encoded_2718().into()
-}
 
 /// Waits (bounded) until batch `batch` is virtual and checks its accInputHash against L1's.
 async fn wait_virtual<P: Provider>(
@@ -75,73 +57,22 @@ async fn wait_virtual<P: Provider>(
     );
 }
 
-/// The batch of L2 block `block`.
-async fn batch_of<P: Provider>(l2: &P, block: u64) -> u64 {
-    let batch: String = l2
-        .raw_request(
-            "zkevm_batchNumberByBlockNumber".into(),
-            (format!("{block:#x}"),),
-        )
-        .await
-        .unwrap();
-    u64::from_str_radix(batch.trim_start_matches("0x"), 16).unwrap()
-}
-
-/// Sends a transfer and waits (bounded) for its receipt; the receipt's block number.
-async fn transfer_included<P: Provider>(l2: &P, key: &PrivateKeySigner, nonce: u64) -> u64 {
-    let hash = *l2
-        .send_raw_transaction(&transfer(key, nonce, Address::repeat_byte(0x42)))
-        .await
-        .unwrap()
-        .tx_hash();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(r) = l2.get_transaction_receipt(hash).await.unwrap() {
-            return r.block_number.unwrap();
-        }
-        assert!(Instant::now() < deadline, "no receipt for transfer {nonce}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sequenced_batches_become_virtual_with_l1s_acc_input_hash() {
-    let anvil = Anvil::start_with(&["--block-time", "1"]).unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("node.toml");
-    std::fs::write(
+    let (anvil, t) = deploy(
         &config,
-        format!(
-            "components = [\"rpc\", \"sequencer\", \"sequence-sender\", \"synchronizer\"]\n\n\
-             [sequencer]\nmax_batch_seconds = 1\n\n\
-             [l1]\nsequencer_key = \"{}\"\n\n\
-             [l1.tx_manager]\npoll_interval_ms = 200\nconfirmations = 1\n\n\
-             [l1.sequence_sender]\npoll_interval_ms = 200\nl1_info_block = \"latest\"\n\n\
-             [l1.sync]\nhead = \"latest\"\ninterval_ms = 200\nchunk_size = 7\n",
-            DEV_KEYS[1]
-        ),
-    )
-    .unwrap();
-    let deploy = std::process::Command::new(env!("CARGO_BIN_EXE_zknode"))
-        .args(["l1", "deploy", "--rpc", anvil.url(), "--config"])
-        .arg(&config)
-        .args(["--trusted-sequencer", &dev_address(1).to_string()])
-        .env("ZKNODE_L1_KEY", DEV_KEYS[0])
-        .output()
-        .unwrap();
-    assert!(
-        deploy.status.success(),
-        "deploy: {}",
-        String::from_utf8_lossy(&deploy.stderr)
+        "components = [\"rpc\", \"sequencer\", \"sequence-sender\", \"synchronizer\"]\n\n\
+         [sequencer]\nmax_batch_seconds = 1",
     );
-    let t: toml::Table = std::fs::read_to_string(&config).unwrap().parse().unwrap();
-    let rollup: Address = t["l1"]["rollup"].as_str().unwrap().parse().unwrap();
+    let rollup = address(&t, "rollup");
 
     let data = dir.path().join("data");
     let node = Node::start(&data, None, &["--config", config.to_str().unwrap()]);
     let l2 = ProviderBuilder::new().connect_http(node.url.parse().unwrap());
     let key: PrivateKeySigner = DEV_KEY.parse().unwrap();
-    let block = transfer_included(&l2, &key, 0).await;
+    let block = included(&l2, &signed(&key, 0, Some(Address::repeat_byte(0x42)))).await;
     let batch = batch_of(&l2, block).await;
 
     // The synchronizer marks it virtual once the sender's sequence is on L1.
@@ -155,11 +86,7 @@ async fn sequenced_batches_become_virtual_with_l1s_acc_input_hash() {
 
     // An L1 info leaf (the bridge, account 0, sets a mainnet exit root): its exit roots are
     // served once synchronized.
-    let manager: Address = t["l1"]["global_exit_root_manager"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let manager = address(&t, "global_exit_root_manager");
     let ger = GlobalExitRootManager::new(manager, anvil.provider(0));
     let mainnet = B256::repeat_byte(0x77);
     let sent = ger.updateExitRoot(mainnet).send().await.unwrap();
@@ -219,7 +146,7 @@ async fn sequenced_batches_become_virtual_with_l1s_acc_input_hash() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut nonce = 1;
     let carried = loop {
-        let block = transfer_included(&l2, &key, nonce).await;
+        let block = included(&l2, &signed(&key, nonce, Some(Address::repeat_byte(0x42)))).await;
         nonce += 1;
         let v = l2
             .get_storage_at(manager_l2, slot)
