@@ -511,6 +511,7 @@ fn phases(rt: &Runtime, tpl: &Template) -> PhaseTimes {
                     global_exit_root: B256::ZERO,
                     state_root: prev.state_root,
                     local_exit_root: prev.local_exit_root,
+                    forced_batch_number: None,
                 })
                 .await
                 .unwrap();

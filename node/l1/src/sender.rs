@@ -34,7 +34,8 @@ use serde::Deserialize;
 use zknode_executor::hashes::{acc_input_hash, batch_hash_data, AccInput};
 use zknode_executor::{decode_batch, BatchEntry};
 use zknode_storage::{
-    Batch, BatchStatus, BlockReader, L1TxStatus, SequenceRecord, SequenceStatus, StateDb,
+    Batch, BatchStatus, BlockReader, L1ForcedBatch, L1TxStatus, SequenceRecord, SequenceStatus,
+    StateDb,
 };
 
 use crate::bindings::{GlobalExitRootManager, ZkEvmRollup};
@@ -336,16 +337,18 @@ impl SequenceSender {
             )));
         }
 
+        let forced = self.forced_fields(&batches).await?;
         let mut acc = old_acc;
         let mut hashes = Vec::with_capacity(batches.len());
-        for b in &batches {
+        for (b, f) in batches.iter().zip(&forced) {
+            // A forced batch chains with its own fields, as the contract does.
             acc = acc_input_hash(&AccInput {
                 old_acc_input_hash: acc,
                 batch_hash_data: batch_hash_data(&b.l2_data),
-                l1_info_root,
-                timestamp_limit: max_ts,
+                l1_info_root: f.as_ref().map_or(l1_info_root, |f| f.global_exit_root),
+                timestamp_limit: f.as_ref().map_or(max_ts, |f| f.forced_at),
                 sequencer: coinbase,
-                forced_block_hash_l1: B256::ZERO,
+                forced_block_hash_l1: f.as_ref().map_or(B256::ZERO, |f| f.block_hash_l1),
             });
             hashes.push(acc);
         }
@@ -369,7 +372,7 @@ impl SequenceSender {
             )));
         }
         tracing::info!(target: "l1::sender", id = %record.id, from, to, leaf_count = count, max_timestamp = max_ts, acc = %acc, "sequence recorded");
-        let data = encode(&record, &batches);
+        let data = encode(&record, &batches, &forced);
         if let Err(e) = self.txman.add(&record.id, OWNER, self.rollup, data).await {
             // The next round hands the record over again.
             tracing::warn!(target: "l1::sender", id = %record.id, error = %e, "handing the sequence to the transaction manager failed");
@@ -475,20 +478,43 @@ impl SequenceSender {
             })?;
             batches.push(b);
         }
-        Ok(encode(s, &batches))
+        let forced = self.forced_fields(&batches).await?;
+        Ok(encode(s, &batches, &forced))
+    }
+
+    /// The L1 queue entry of each batch that executes a forced batch.
+    async fn forced_fields(
+        &self,
+        batches: &[Batch],
+    ) -> Result<Vec<Option<L1ForcedBatch>>, SenderError> {
+        let mut out = Vec::with_capacity(batches.len());
+        for b in batches {
+            out.push(match b.forced_batch_number {
+                None => None,
+                Some(n) => Some(self.db.l1_forced_batch(n).await?.ok_or_else(|| {
+                    SenderError::Fatal(format!(
+                        "batch {} executes forced batch {n}, which the database no longer holds",
+                        b.number
+                    ))
+                })?),
+            });
+        }
+        Ok(out)
     }
 }
 
-/// sequenceBatches' calldata for a sequence of `batches`.
-fn encode(s: &SequenceRecord, batches: &[Batch]) -> Bytes {
+/// sequenceBatches' calldata for a sequence of `batches` (with the queue entry of each forced
+/// one).
+fn encode(s: &SequenceRecord, batches: &[Batch], forced: &[Option<L1ForcedBatch>]) -> Bytes {
     let call = ZkEvmRollup::sequenceBatchesCall {
         batches: batches
             .iter()
-            .map(|b| ZkEvmRollup::BatchData {
+            .zip(forced)
+            .map(|(b, f)| ZkEvmRollup::BatchData {
                 transactions: b.l2_data.clone(),
-                forcedGlobalExitRoot: B256::ZERO,
-                forcedTimestamp: 0,
-                forcedBlockHashL1: B256::ZERO,
+                forcedGlobalExitRoot: f.as_ref().map_or(B256::ZERO, |f| f.global_exit_root),
+                forcedTimestamp: f.as_ref().map_or(0, |f| f.forced_at),
+                forcedBlockHashL1: f.as_ref().map_or(B256::ZERO, |f| f.block_hash_l1),
             })
             .collect(),
         l1InfoTreeLeafCount: s.l1_info_tree_leaf_count,
@@ -534,13 +560,14 @@ mod tests {
             closing_reason: None,
             virtual_tx_hash: None,
             verified_tx_hash: None,
+            forced_batch_number: None,
         };
         for lens in [vec![], vec![0], vec![1, 31, 32, 33], vec![120_000, 5]] {
             let batches: Vec<Batch> = lens.iter().map(|&l| batch(l)).collect();
             let expected: u64 =
                 CALL_BASE_BYTES + lens.iter().map(|&l| batch_abi_bytes(l)).sum::<u64>();
             assert_eq!(
-                encode(&record(lens.len()), &batches).len() as u64,
+                encode(&record(lens.len()), &batches, &vec![None; batches.len()]).len() as u64,
                 expected,
                 "{lens:?}"
             );

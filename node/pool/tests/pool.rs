@@ -1134,6 +1134,7 @@ async fn write_block_marks_pool_rows_selected(t: &TestDb) {
         global_exit_root: B256::ZERO,
         state_root: B256::ZERO,
         local_exit_root: B256::ZERO,
+        forced_batch_number: None,
     })
     .await
     .unwrap();

@@ -28,6 +28,7 @@
 //! seals a batch right after such a block: it adds an empty block first.
 
 mod config;
+mod forced;
 mod l1_info;
 mod metrics;
 
@@ -50,6 +51,7 @@ use zknode_storage::{
 };
 
 pub use config::{ClosingReason, SequencerConfig};
+pub use forced::{batch_txs, executed_block};
 use l1_info::L1InfoChoice;
 pub use metrics::SequencerMetrics;
 
@@ -147,6 +149,7 @@ pub async fn init_genesis(
         global_exit_root: B256::ZERO,
         state_root: root_b256,
         local_exit_root: B256::ZERO,
+        forced_batch_number: None,
     })
     .await?;
     db.write_block(&NewBlock {
@@ -294,7 +297,15 @@ impl Run<'_> {
                 .block_on(db.batch(last))?
                 .ok_or_else(|| SequencerError::Chain(format!("batch {last} is missing")))?;
             let (number, resume) = if batch.status == zknode_storage::BatchStatus::Open {
+                if let Some(f) = batch.forced_batch_number {
+                    tracing::warn!(target: "sequencer", batch = last, forced = f, "a forced batch was left half stored: executing it again");
+                    self.rt.block_on(db.remove_batches_from(last))?;
+                    continue;
+                }
                 (last, true)
+            } else if let Some(f) = self.next_forced()? {
+                self.forced_batch(last + 1, &batch, &f)?;
+                continue;
             } else {
                 self.rt.block_on(db.open_batch(&NewBatch {
                     number: last + 1,
@@ -303,6 +314,7 @@ impl Run<'_> {
                     global_exit_root: B256::ZERO,
                     state_root: batch.state_root,
                     local_exit_root: batch.local_exit_root,
+                    forced_batch_number: None,
                 }))?;
                 (last + 1, false)
             };

@@ -111,6 +111,11 @@ static MIGRATIONS: &[Migration] = &[
         description: "l1 sync",
         sql: include_str!("../migrations/0004_l1_sync.sql"),
     },
+    Migration {
+        version: 5,
+        description: "forced batches in batches",
+        sql: include_str!("../migrations/0005_forced_in_batches.sql"),
+    },
 ];
 
 /// The state database over SQL. Cloning is cheap and shares the connection pool.

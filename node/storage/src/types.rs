@@ -221,6 +221,9 @@ pub struct NewBatch {
     pub state_root: B256,
     /// The local exit root the batch starts from.
     pub local_exit_root: B256,
+    /// The forced batch (its number in L1's queue) this batch executes; `None` for a batch the
+    /// sequencer builds.
+    pub forced_batch_number: Option<u64>,
 }
 
 /// What the sequencer saves of an open batch as it goes, to resume it after a restart.
@@ -268,6 +271,8 @@ pub struct Batch {
     pub virtual_tx_hash: Option<B256>,
     /// The L1 transaction that verified it, once verified.
     pub verified_tx_hash: Option<B256>,
+    /// The forced batch it executes, if it is one.
+    pub forced_batch_number: Option<u64>,
 }
 
 /// The last batch of each stage: `last` (any status, the open one included), `closed` (closed

@@ -131,6 +131,7 @@ fn new_batch(number: u64) -> NewBatch {
         global_exit_root: h(0xe0),
         state_root: h(0x10),
         local_exit_root: h(0x20),
+        forced_batch_number: None,
     }
 }
 

@@ -65,6 +65,7 @@ async fn open(db: &StateDb, number: u64) {
         global_exit_root: B256::ZERO,
         state_root: h(0x10),
         local_exit_root: h(0x20),
+        forced_batch_number: None,
     })
     .await
     .unwrap();

@@ -20,19 +20,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use alloy::primitives::{Bytes, B256, U256};
+use alloy::primitives::B256;
 use zknode_executor::hashes::L1InfoLeaf;
-use zknode_executor::{decode_batch, execute_batch, BatchContext, BatchEntry, BatchResult, RawTx};
+use zknode_executor::{decode_batch, execute_batch, BatchContext, BatchEntry, BatchResult};
 use zknode_state::{CodeStore, RocksStore, StateTree};
 use zknode_storage::{
-    BatchClose, BatchStatus, BlockReader, BlockWriter, L1VirtualBatch, NewBatch, NewBlock, NewLog,
-    NewReceipt, NewTransaction, StateDb,
+    BatchClose, BatchStatus, BlockReader, BlockWriter, L1VirtualBatch, NewBatch, StateDb,
 };
 
 use crate::{SyncError, SyncMetrics};
-
-/// The fork whose rules the executor implements.
-const FORK_ID: u64 = 12;
 
 /// Executes L1's batches into the node's chain.
 pub struct L2Stage {
@@ -42,14 +38,8 @@ pub struct L2Stage {
     metrics: Arc<SyncMetrics>,
 }
 
-/// A state root as blocks and batches carry it (big-endian).
-fn root_b256(h: &zknode_state::Hash) -> B256 {
-    B256::from(h.to_u256().to_be_bytes::<32>())
-}
-
 fn root_hash(b: &B256) -> Result<zknode_state::Hash, SyncError> {
-    zknode_state::Hash::from_u256(U256::from_be_bytes(b.0))
-        .ok_or_else(|| SyncError::Desynced(format!("{b} is not a state tree root")))
+    zknode_sequencer::root_hash(b).map_err(|e| SyncError::Desynced(e.to_string()))
 }
 
 impl L2Stage {
@@ -119,7 +109,7 @@ impl L2Stage {
         let leaves = self.leaves(vb, entries.as_deref()).await?;
         let ctx = BatchContext {
             chain_id: self.chain_id,
-            fork_id: FORK_ID,
+            fork_id: zknode_sequencer::FORK_ID,
             sequencer: vb.coinbase,
             timestamp_limit: vb.forced.map_or(vb.max_sequence_timestamp, |f| f.timestamp),
             l1_info_root: vb.forced.map_or(vb.l1_info_root, |f| f.global_exit_root),
@@ -153,19 +143,11 @@ impl L2Stage {
                 res.new_acc_input_hash, vb.acc_input_hash
             )));
         }
-        let new_root = root_b256(&res.new_state_root);
+        let new_root = zknode_sequencer::root_b256(&res.new_state_root);
         if let Some(why) = &res.invalid_batch {
             tracing::warn!(target: "sync::exec", batch = number, reason = %why, "L1 sequenced an invalid batch: stored with no block, the state unchanged");
         }
-        let txs: Vec<RawTx> = entries
-            .filter(|_| res.invalid_batch.is_none())
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|e| match e {
-                BatchEntry::Tx(tx) => Some(*tx),
-                BatchEntry::ChangeL2Block(_) => None,
-            })
-            .collect();
+        let txs = zknode_sequencer::batch_txs(entries.filter(|_| res.invalid_batch.is_none()));
         let first_ts = res
             .blocks
             .first()
@@ -178,6 +160,7 @@ impl L2Stage {
                 global_exit_root: B256::ZERO,
                 state_root: prev.state_root,
                 local_exit_root: prev.local_exit_root,
+                forced_batch_number: None,
             })
             .await?;
         let mut parent = self
@@ -185,7 +168,8 @@ impl L2Stage {
             .await?;
         let mut ntx = 0u64;
         for b in &res.blocks {
-            let block = new_block(number, parent, b, &res, &txs)?;
+            let block = zknode_sequencer::executed_block(number, parent, b, &res, &txs)
+                .map_err(SyncError::Desynced)?;
             ntx += block.transactions.len() as u64;
             parent = self.db.write_block(&block).await?;
         }
@@ -265,65 +249,4 @@ impl L2Stage {
             .ok_or_else(|| SyncError::Desynced(format!("block {} is not stored", first - 1)))?;
         Ok(parent.hash)
     }
-}
-
-/// The block to store for an executed block: its transactions with receipts (a transaction the
-/// executor skipped is in the batch data but in no block).
-fn new_block(
-    batch: u64,
-    parent_hash: B256,
-    b: &zknode_executor::L2Block,
-    res: &BatchResult,
-    txs: &[RawTx],
-) -> Result<NewBlock, SyncError> {
-    let mut transactions = Vec::with_capacity(b.txs.len());
-    for &i in &b.txs {
-        let (Some(r), Some(tx)) = (res.txs.get(i), txs.get(i)) else {
-            return Err(SyncError::Desynced(format!(
-                "block {} names transaction {i} of a batch with {}",
-                b.number,
-                txs.len()
-            )));
-        };
-        let (Ok(receipt), Some(sender)) = (&r.outcome, r.from) else {
-            continue;
-        };
-        transactions.push(NewTransaction {
-            hash: r.eth_hash,
-            l2_hash: B256::from(r.l2_hash.unwrap_or_default().to_be_bytes::<32>()),
-            raw: Bytes::from(tx.to_eth_bytes()),
-            sender,
-            tx_type: tx.tx_type,
-            effective_percentage: r.effective_percentage,
-            receipt: NewReceipt {
-                success: receipt.success,
-                cumulative_gas_used: receipt.cumulative_gas_used,
-                gas_used: receipt.gas_used,
-                effective_gas_price: tx.effective_gas_price(),
-                contract_address: receipt.contract_address,
-                logs: receipt
-                    .logs
-                    .iter()
-                    .map(|l| NewLog {
-                        address: l.address,
-                        topics: l.data.topics().to_vec(),
-                        data: l.data.data.clone(),
-                    })
-                    .collect(),
-            },
-        });
-    }
-    Ok(NewBlock {
-        number: b.number,
-        parent_hash,
-        batch_number: batch,
-        timestamp: b.timestamp,
-        coinbase: b.coinbase,
-        state_root: b.hash,
-        global_exit_root: b.global_exit_root,
-        block_info_root: b.block_info_root,
-        gas_limit: b.gas_limit,
-        base_fee: 0,
-        transactions,
-    })
 }

@@ -46,6 +46,7 @@ async fn write_batches(db: &StateDb, n: u64, ts: u64, data_len: impl Fn(u64) -> 
             global_exit_root: B256::ZERO,
             state_root: B256::repeat_byte(1),
             local_exit_root: B256::ZERO,
+            forced_batch_number: None,
         })
         .await
         .unwrap();

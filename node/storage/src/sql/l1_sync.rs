@@ -293,6 +293,26 @@ impl StateDb {
         rows.iter().map(sequence_from_row).collect()
     }
 
+    /// Forced batch `number` of L1's queue, when synchronized.
+    pub async fn l1_forced_batch(&self, number: u64) -> Result<Option<L1ForcedBatch>> {
+        let sql = format!("{FORCED} WHERE number = $1");
+        let row = sqlx::query(&sql)
+            .bind(to_db("forced batch number", number)?)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| forced_from_row(&r)).transpose()
+    }
+
+    /// The last forced batch a batch of this node executes (0: none).
+    pub async fn last_forced_batch_included(&self) -> Result<u64> {
+        let row = sqlx::query("SELECT MAX(forced_batch_number) AS n FROM batches")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(Cells::new(&row, "batches", "MAX")
+            .opt_u64("n")?
+            .unwrap_or(0))
+    }
+
     /// Every forced batch queued on L1, in order.
     pub async fn l1_forced_batches(&self) -> Result<Vec<L1ForcedBatch>> {
         let sql = format!("{FORCED} ORDER BY number");

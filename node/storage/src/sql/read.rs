@@ -31,7 +31,7 @@ const RECEIPT: &str = "SELECT r.tx_hash, r.block_number, b.hash AS block_hash, r
 
 const BATCH: &str = "SELECT number, status, coinbase, timestamp, global_exit_root, state_root, \
      local_exit_root, l2_data, resources, acc_input_hash, closing_reason, virtual_tx_hash, \
-     verified_tx_hash FROM batches";
+     verified_tx_hash, forced_batch_number FROM batches";
 
 impl BlockReader for StateDb {
     async fn block_by_number(&self, number: u64) -> Result<Option<Block>> {
@@ -471,6 +471,7 @@ fn batch_from_row(row: &AnyRow) -> Result<Batch> {
         closing_reason: c.opt_string("closing_reason")?,
         virtual_tx_hash: c.opt_b256("virtual_tx_hash")?,
         verified_tx_hash: c.opt_b256("verified_tx_hash")?,
+        forced_batch_number: c.opt_u64("forced_batch_number")?,
     })
 }
 

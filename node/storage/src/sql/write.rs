@@ -223,7 +223,8 @@ impl BlockWriter for StateDb {
         }
         let inserted = sqlx::query(
             "INSERT INTO batches (number, status, coinbase, timestamp, global_exit_root, \
-             state_root, local_exit_root, l2_data) VALUES ($1, 'open', $2, $3, $4, $5, $6, $7)",
+             state_root, local_exit_root, l2_data, forced_batch_number) \
+             VALUES ($1, 'open', $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(number)
         .bind(batch.coinbase.as_slice())
@@ -232,6 +233,12 @@ impl BlockWriter for StateDb {
         .bind(batch.state_root.as_slice())
         .bind(batch.local_exit_root.as_slice())
         .bind(&[] as &[u8])
+        .bind(
+            batch
+                .forced_batch_number
+                .map(|f| to_db("forced batch number", f))
+                .transpose()?,
+        )
         .execute(&mut *tx)
         .await;
         match inserted {

@@ -122,6 +122,7 @@ impl Env {
                     global_exit_root: B256::ZERO,
                     state_root: B256::repeat_byte(0x11),
                     local_exit_root: B256::ZERO,
+                    forced_batch_number: None,
                 })
                 .await
                 .unwrap();

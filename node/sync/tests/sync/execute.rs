@@ -153,6 +153,7 @@ async fn stage_follows_reorgs(postgres: bool) {
             global_exit_root: B256::ZERO,
             state_root: two.state_root,
             local_exit_root: two.local_exit_root,
+            forced_batch_number: None,
         })
         .await
         .unwrap();
