@@ -168,6 +168,12 @@ impl Metrics {
                 &y.reorged_blocks,
             ),
             (
+                "zknode_l1_deep_reorgs_total",
+                "counter",
+                "L1 reorgs that dropped a block at or below the finalized block seen before",
+                &y.deep_reorgs,
+            ),
+            (
                 "zknode_l1_virtual_batches_total",
                 "counter",
                 "Batches read from L1 sequences",

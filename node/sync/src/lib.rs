@@ -161,6 +161,9 @@ pub struct SyncMetrics {
     pub reorgs: AtomicU64,
     /// L1 blocks removed by reorgs.
     pub reorged_blocks: AtomicU64,
+    /// Reorgs that dropped a block at or below the finalized block seen before: L1's finality
+    /// failed, or the L1 node serves another chain. Each is logged as a warning.
+    pub deep_reorgs: AtomicU64,
     /// Batches L1 sequenced, as read.
     pub virtual_batches: AtomicU64,
     /// 1 while a halt is stored.
@@ -515,6 +518,7 @@ impl Synchronizer {
         }
         let first = ancestor.map_or(0, |a| a + 1);
         if first <= self.last_finalized {
+            self.metrics.deep_reorgs.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(target: "sync", first_dropped = first, finalized = self.last_finalized, "deep L1 reorg: blocks at or below the finalized block seen before were dropped");
         }
         let u = self.unwind_from(first).await?;

@@ -217,7 +217,22 @@ async fn reorgs_unwind_and_refollow(postgres: bool) {
     env.assert_leaves_match(2).await;
     env.assert_on_l1_chain().await;
     let m = s.metrics();
-    assert!(m.reorgs.load(std::sync::atomic::Ordering::Relaxed) >= 2);
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    assert!(m.reorgs.load(relaxed) >= 2);
+    assert_eq!(m.deep_reorgs.load(relaxed), 0, "those reorgs were shallow");
+
+    // A deep reorg: blocks below what L1 called finalized (anvil: 64 below its head) are
+    // replaced. It is unwound like any other, and counted (and logged) as deep.
+    let snap = env.snapshot().await;
+    env.mine(70).await;
+    env.sync(&mut s).await;
+    env.revert(snap).await;
+    env.mine(75).await;
+    let p = env.sync(&mut s).await;
+    assert!(p.reorged || m.reorgs.load(relaxed) >= 3, "{p:?}");
+    assert_eq!(m.deep_reorgs.load(relaxed), 1);
+    env.assert_on_l1_chain().await;
+    assert_eq!(env.db.l1_virtual_batches(0, 100).await.unwrap().len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
