@@ -173,6 +173,26 @@ fn write_l1_section(path: &Path, section: &L1Config, chain_id: Option<u64>) -> a
     Ok(())
 }
 
+/// `zknode l1 clear-halt`: removes the synchronizer's halt from the node's database.
+pub async fn clear_halt(cfg: &crate::config::Config) -> anyhow::Result<()> {
+    let url = cfg.database_url();
+    let db = zknode_storage::StateDb::connect(&url)
+        .await
+        .with_context(|| format!("opening {}", zknode_sqldb::redact_url(&url)))?;
+    match db.sync_halt().await? {
+        None => println!("no halt is stored: the sequencer is free to run"),
+        Some(h) => {
+            db.clear_sync_halt().await?;
+            println!(
+                "cleared the halt on batch {} (L1 block {}): {}",
+                h.batch_number, h.l1_block, h.reason
+            );
+        }
+    }
+    db.close().await;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -111,6 +111,11 @@ enum L1Cmd {
     /// missing, and its other settings and comments are kept); without it the section is
     /// printed on stdout.
     Deploy(l1::DeployArgs),
+    /// Clear the halt the synchronizer stored when L1 disagreed with a batch of this node, so
+    /// that the sequencer may store blocks again; prints the halt it cleared. Run it with the
+    /// node stopped, once the cause is dealt with: a synchronizer that finds the same mismatch
+    /// halts again. Takes the options of `zknode run` (--config, --data-dir, --database-url).
+    ClearHalt(RunArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -184,6 +189,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .build()
                 .context("starting the async runtime")?;
             rt.block_on(l1::deploy(a))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::L1(L1Cmd::ClearHalt(a))) => {
+            let c = load_config(&a)?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(l1::clear_halt(&c))?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Run(a)) => {

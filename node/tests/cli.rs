@@ -179,3 +179,35 @@ fn the_example_configuration_is_what_run_reads() {
         "{text}"
     );
 }
+
+/// `zknode l1 clear-halt` removes the synchronizer's halt from the node's database and says
+/// which halt it was; with none stored it says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clear_halt_removes_the_synchronizers_halt() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let db =
+        zknode_storage::StateDb::connect(&zknode_storage::sqlite_url(&data.join("state.sqlite")))
+            .await
+            .unwrap();
+    db.set_sync_halt(&zknode_storage::SyncHalt {
+        batch_number: 7,
+        l1_block: 99,
+        reason: "batch 7 differs from L1 (test)".into(),
+    })
+    .await
+    .unwrap();
+    let clear = || zknode(&["l1", "clear-halt", "--data-dir", data.to_str().unwrap()]);
+    let out = clear();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("batch 7") && text.contains("differs from L1 (test)"),
+        "{text}"
+    );
+    assert!(db.sync_halt().await.unwrap().is_none());
+    let out = clear();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no halt"));
+    db.close().await;
+}
