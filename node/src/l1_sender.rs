@@ -18,6 +18,8 @@ pub const KEY_ENV: &str = "ZKNODE_L1_SEQUENCER_KEY";
 pub struct SenderTasks {
     sender: JoinHandle<Result<(), SenderError>>,
     txman: JoinHandle<()>,
+    /// The transaction manager (its counters go on /metrics).
+    pub manager: Arc<TxManager>,
 }
 
 impl SenderTasks {
@@ -75,6 +77,7 @@ pub async fn start(cfg: &Config, db: &StateDb) -> anyhow::Result<SenderTasks> {
     tracing::info!(target: "zknode", sender = %txman.sender(), rollup = %l1.rollup, "sequence sender starting");
     let txman = Arc::new(txman);
     let t = txman.clone();
+    let manager = txman.clone();
     let txman_task = tokio::spawn(async move { t.run().await });
     let sender = SequenceSender {
         db: db.clone(),
@@ -88,5 +91,6 @@ pub async fn start(cfg: &Config, db: &StateDb) -> anyhow::Result<SenderTasks> {
     Ok(SenderTasks {
         sender: sender_task,
         txman: txman_task,
+        manager,
     })
 }

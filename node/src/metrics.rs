@@ -17,6 +17,8 @@ pub struct Metrics {
     pub rpc: Arc<RpcMetrics>,
     pub pool: Arc<Pool>,
     pub sync: Arc<zknode_sync::SyncMetrics>,
+    /// The L1 transaction manager, with the sequence-sender component.
+    pub txman: Option<Arc<zknode_l1::TxManager>>,
 }
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
@@ -211,6 +213,48 @@ impl Metrics {
             ),
         ] {
             metric(&mut o, name, kind, help, v.load(Ordering::Relaxed));
+        }
+        if let Some(t) = &self.txman {
+            let t = &t.metrics;
+            for (name, help, v) in [
+                (
+                    "zknode_l1_txs_sent_total",
+                    "Signed L1 transaction versions sent (first sends, resends and bumps)",
+                    &t.sent,
+                ),
+                (
+                    "zknode_l1_txs_bumped_total",
+                    "L1 transaction versions sent with raised fees",
+                    &t.bumped,
+                ),
+                (
+                    "zknode_l1_txs_resent_total",
+                    "L1 transactions sent again after the L1 dropped them",
+                    &t.resent,
+                ),
+                (
+                    "zknode_l1_txs_mined_total",
+                    "L1 transactions mined",
+                    &t.mined,
+                ),
+                (
+                    "zknode_l1_txs_confirmed_total",
+                    "L1 transactions confirmed",
+                    &t.confirmed,
+                ),
+                (
+                    "zknode_l1_txs_failed_total",
+                    "L1 transactions that failed (reverted or refused)",
+                    &t.failed,
+                ),
+                (
+                    "zknode_l1_txs_reorged_total",
+                    "Mined L1 transactions whose block a reorg removed",
+                    &t.reorged,
+                ),
+            ] {
+                metric(&mut o, name, "counter", help, v.load(Ordering::Relaxed));
+            }
         }
         o
     }

@@ -303,6 +303,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             rpc: rpc_metrics.clone(),
             pool: pool.clone(),
             sync: sync_metrics.clone(),
+            txman: l1_sender.as_ref().map(|s| s.manager.clone()),
         };
         let addr = cfg.metrics_addr.parse()?;
         let (bound, task) = metrics::serve(addr, m)

@@ -73,6 +73,19 @@ async fn a_transfer_is_sequenced_on_l1() {
         .await
         .unwrap();
     assert_eq!(stored.accInputHash, covering.final_acc_input_hash);
+    // The transaction manager's counters are on /metrics.
+    let metrics = node.metrics().await;
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing:\n{metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(value("zknode_l1_txs_sent_total") >= 1);
+    assert!(value("zknode_l1_txs_mined_total") >= 1);
+    assert_eq!(value("zknode_l1_txs_failed_total"), 0);
     db.close().await;
     assert!(
         !node.log_text().contains(&sequencer_key[2..]),

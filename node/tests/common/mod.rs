@@ -16,6 +16,10 @@ pub const DEV_KEY_1: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a841
 pub const CHAIN_ID: u64 = 1001;
 pub const GWEI: u128 = 1_000_000_000;
 
+const WS: u8 = 0;
+const HTTP: u8 = 1;
+const METRICS: u8 = 2;
+
 /// A running node; killed when dropped.
 pub struct Node {
     pub child: Child,
@@ -25,6 +29,8 @@ pub struct Node {
     pub data_dir: PathBuf,
     /// Where its stderr goes.
     pub log: PathBuf,
+    /// The endpoint lines it prints after JSON-RPC's (the metrics endpoint's).
+    lines: std::sync::mpsc::Receiver<(u8, String)>,
 }
 
 impl Node {
@@ -52,10 +58,13 @@ impl Node {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(u) = line.strip_prefix("zknode: WebSocket on ") {
-                    let _ = tx.send((true, u.to_string()));
+                    let _ = tx.send((WS, u.to_string()));
                 }
                 if let Some(u) = line.strip_prefix("zknode: JSON-RPC on ") {
-                    let _ = tx.send((false, u.to_string()));
+                    let _ = tx.send((HTTP, u.to_string()));
+                }
+                if let Some(u) = line.strip_prefix("zknode: metrics on ") {
+                    let _ = tx.send((METRICS, u.to_string()));
                 }
             }
         });
@@ -63,8 +72,9 @@ impl Node {
         let mut ws_url = String::new();
         let url = loop {
             match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok((true, u)) => ws_url = u,
-                Ok((false, u)) => break u,
+                Ok((WS, u)) => ws_url = u,
+                Ok((HTTP, u)) => break u,
+                Ok(_) => {}
                 Err(_) => {
                     let _ = child.kill();
                     panic!(
@@ -80,6 +90,7 @@ impl Node {
             ws_url,
             data_dir: data_dir.to_path_buf(),
             log,
+            lines: rx,
         }
     }
 
@@ -104,6 +115,31 @@ impl Node {
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Its metrics endpoint (`http://…/metrics`), once printed (waits at most 30 s).
+    pub fn metrics_url(&self) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok((METRICS, u)) => return u,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "zknode printed no metrics endpoint; its log:\n{}",
+                    self.log_text()
+                ),
+            }
+        }
+    }
+
+    /// Its metrics, as text.
+    pub async fn metrics(&self) -> String {
+        let url = self.metrics_url();
+        alloy::transports::http::reqwest::get(&url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     pub fn log_text(&self) -> String {
