@@ -250,12 +250,23 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         let l1 = zknode_sync::l1_reader(&cfg.l1.rpc_url)?;
         let mut s = zknode_sync::Synchronizer::new(db.clone(), l1, addresses, cfg.l1.sync.clone());
         if executing {
-            s = s.with_execution(zknode_sync::L2Stage::new(
+            let mut stage = zknode_sync::L2Stage::new(
                 db.clone(),
                 store.clone(),
                 cfg.chain_id,
                 sync_metrics.clone(),
-            ));
+            );
+            if cfg.l1.sync.trusted_state {
+                if cfg.rpc.sequencer_url.is_empty() {
+                    anyhow::bail!(
+                        "l1.sync.trusted_state follows the trusted sequencer's batches from \
+                         rpc.sequencer_url: set it"
+                    );
+                }
+                stage = stage.following(zknode_sync::l1_reader(&cfg.rpc.sequencer_url)?);
+                tracing::info!(target: "zknode", sequencer = %cfg.rpc.sequencer_url, "following the trusted sequencer's batches ahead of L1");
+            }
+            s = s.with_execution(stage);
         }
         Some(tokio::spawn(s.with_metrics(sync_metrics.clone()).run()))
     } else {

@@ -146,6 +146,9 @@ pub struct L1Applied {
     pub verified: Vec<u64>,
     /// Sequenced batches this node does not have (kept for re-execution).
     pub unknown: Vec<u64>,
+    /// With `l1_wins`: batches of this node that differed from L1's, and how; each was removed
+    /// with the batches after it.
+    pub replaced: Vec<(u64, String)>,
     /// Set when a batch differs: nothing of the block was stored, and the halt was recorded.
     pub mismatch: Option<BatchMismatch>,
 }

@@ -88,6 +88,9 @@ pub struct SyncConfig {
     pub head: HeadTag,
     /// Milliseconds between rounds once caught up (and after an error).
     pub interval_ms: u64,
+    /// A node without a sequencer also executes the trusted sequencer's closed batches (from
+    /// `rpc.sequencer_url`) before L1 has them; see [`L2Stage::following`].
+    pub trusted_state: bool,
 }
 
 impl Default for SyncConfig {
@@ -96,6 +99,7 @@ impl Default for SyncConfig {
             chunk_size: 500,
             head: HeadTag::Finalized,
             interval_ms: 1000,
+            trusted_state: false,
         }
     }
 }
@@ -174,6 +178,11 @@ pub struct SyncMetrics {
     pub l2_blocks_executed: AtomicU64,
     pub l2_txs_executed: AtomicU64,
     pub l2_execute_micros: AtomicU64,
+    /// Batches taken from the trusted sequencer (trusted state) that L1 then sequenced
+    /// otherwise, removed for L1's.
+    pub trusted_replaced: AtomicU64,
+    /// Batches executed from the trusted sequencer's JSON-RPC before L1 had them.
+    pub trusted_batches: AtomicU64,
 }
 
 /// What a round did.
@@ -422,7 +431,15 @@ impl Synchronizer {
 
     /// Stores one block's effects; a batch that differs from the node's halts.
     async fn store(&mut self, e: &L1BlockEffects) -> Result<(), SyncError> {
-        let applied = self.db.apply_l1_block(e).await?;
+        // A node that executes L1's batches follows L1 whatever it had from the trusted
+        // sequencer.
+        let applied = self.db.apply_l1_block_with(e, self.l2.is_some()).await?;
+        for (batch, what) in &applied.replaced {
+            self.metrics
+                .trusted_replaced
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(target: "sync", batch, l1_block = e.block.number, differs = %what, "L1 sequenced another batch than the trusted sequencer gave: it and the batches after it are removed, L1's is executed instead");
+        }
         if let Some(m) = applied.mismatch {
             self.metrics.halted.store(1, Ordering::Relaxed);
             let halt = self.db.sync_halt().await?.unwrap_or(SyncHalt {

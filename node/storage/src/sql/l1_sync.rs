@@ -56,6 +56,21 @@ impl StateDb {
     /// differs stores nothing of the block: the halt is recorded instead (see
     /// [`StateDb::sync_halt`]) and returned in [`L1Applied::mismatch`].
     pub async fn apply_l1_block(&self, e: &L1BlockEffects) -> Result<L1Applied> {
+        self.apply_l1_block_with(e, false).await
+    }
+
+    /// [`Self::apply_l1_block`] for a node that follows L1 rather than sequencing
+    /// (`l1_wins`): a batch of the node's that differs from L1's is removed, with every batch
+    /// after it and their blocks, in the same database transaction (L1 wins; the node executes
+    /// L1's batch next), instead of halting. Such batches came from the trusted sequencer's
+    /// JSON-RPC before L1 had them.
+    pub async fn apply_l1_block_with(
+        &self,
+        e: &L1BlockEffects,
+        l1_wins: bool,
+    ) -> Result<L1Applied> {
+        // Blocks may be removed: readers of the head go to the database until it is done.
+        let _writing = l1_wins.then(|| self.head.write());
         let mut tx = self.db.begin_write().await?;
         let mut applied = L1Applied::default();
         let n = e.block.number;
@@ -88,6 +103,11 @@ impl StateDb {
                 match virtualize_local(&mut tx, b).await? {
                     Local::Virtualized => applied.virtualized.push(b.number),
                     Local::Unknown => applied.unknown.push(b.number),
+                    Local::Differs(what) if l1_wins => {
+                        super::write::delete_batches_from(&mut tx, b.number).await?;
+                        applied.replaced.push((b.number, what));
+                        applied.unknown.push(b.number);
+                    }
                     Local::Differs(what) => {
                         let mismatch = BatchMismatch {
                             batch: b.number,

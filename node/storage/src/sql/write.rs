@@ -361,37 +361,45 @@ impl StateDb {
     /// crash left half stored. Readers of the head go to the database until it is done.
     pub async fn remove_batches_from(&self, first: u64) -> Result<(u64, u64)> {
         let _writing = self.head.write();
-        let b = to_db("batch number", first)?;
         let mut tx = self.db.begin_write().await?;
-        let row = sqlx::query("SELECT MIN(number) AS n FROM l2_blocks WHERE batch_number >= $1")
-            .bind(b)
-            .fetch_one(&mut *tx)
-            .await?;
-        let blocks = match Cells::new(&row, "l2_blocks", "MIN").opt_u64("n")? {
-            Some(from) => {
-                let f = to_db("block number", from)?;
-                for table in ["logs", "receipts", "transactions"] {
-                    sqlx::query(&format!("DELETE FROM {table} WHERE block_number >= $1"))
-                        .bind(f)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                sqlx::query("DELETE FROM l2_blocks WHERE number >= $1")
-                    .bind(f)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-            }
-            None => 0,
-        };
-        let batches = sqlx::query("DELETE FROM batches WHERE number >= $1")
-            .bind(b)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let removed = delete_batches_from(&mut tx, first).await?;
         tx.commit().await?;
-        Ok((batches, blocks))
+        Ok(removed)
     }
+}
+
+/// Deletes batches `first` and up with their blocks, transactions, receipts and logs, within
+/// `tx`; returns (batches, blocks) deleted. The caller brackets it with the head cache's write
+/// mark.
+pub(crate) async fn delete_batches_from(tx: &mut Tx, first: u64) -> Result<(u64, u64)> {
+    let b = to_db("batch number", first)?;
+    let row = sqlx::query("SELECT MIN(number) AS n FROM l2_blocks WHERE batch_number >= $1")
+        .bind(b)
+        .fetch_one(&mut **tx)
+        .await?;
+    let blocks = match Cells::new(&row, "l2_blocks", "MIN").opt_u64("n")? {
+        Some(from) => {
+            let f = to_db("block number", from)?;
+            for table in ["logs", "receipts", "transactions"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE block_number >= $1"))
+                    .bind(f)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            sqlx::query("DELETE FROM l2_blocks WHERE number >= $1")
+                .bind(f)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
+        }
+        None => 0,
+    };
+    let batches = sqlx::query("DELETE FROM batches WHERE number >= $1")
+        .bind(b)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok((batches, blocks))
 }
 
 /// Moves a batch from `from` to `to` (closed → virtual, virtual → verified) and records the L1

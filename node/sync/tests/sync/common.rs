@@ -95,6 +95,7 @@ impl Env {
                 chunk_size: chunk,
                 head: HeadTag::Latest,
                 interval_ms: 50,
+                trusted_state: false,
             },
         )
     }

@@ -58,10 +58,16 @@ async fn balance<'a>(env: &Env, store: &'a RocksStore, n: u64) -> impl Fn(Addres
     }
 }
 
-async fn stage_follows_reorgs(postgres: bool) {
-    let Some(env) = Env::start(postgres).await else {
-        return;
-    };
+/// The genesis of the test chain (development account 1 funded) in the database and a fresh
+/// state tree, and an execution stage over them.
+async fn genesis(
+    env: &Env,
+) -> (
+    Arc<RocksStore>,
+    Arc<SyncMetrics>,
+    L2Stage,
+    tempfile::TempDir,
+) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(RocksStore::open(&dir.path().join("tree")).unwrap());
     let accounts = vec![GenesisAccount {
@@ -82,6 +88,14 @@ async fn stage_follows_reorgs(postgres: bool) {
         .unwrap();
     let metrics = Arc::new(SyncMetrics::default());
     let stage = L2Stage::new(env.db.clone(), store.clone(), L2_CHAIN_ID, metrics.clone());
+    (store, metrics, stage, dir)
+}
+
+async fn stage_follows_reorgs(postgres: bool) {
+    let Some(env) = Env::start(postgres).await else {
+        return;
+    };
+    let (store, metrics, stage, _dir) = genesis(&env).await;
     let mut s = env.synchronizer(5).with_execution(stage);
     let (a, b, c) = (
         Address::repeat_byte(0xaa),
@@ -174,4 +188,47 @@ async fn stage_follows_reorgs_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stage_follows_reorgs_postgres() {
     stage_follows_reorgs(true).await
+}
+
+/// Following the trusted sequencer, the node keeps batches L1 no longer sequences (a reorg took
+/// their sequence: they are the trusted state) until L1 sequences another batch of that number:
+/// then L1 wins, the node's batch goes and L1's is executed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_trusted_state_l1_wins() {
+    let env = Env::start(false).await.unwrap();
+    let (store, _metrics, stage, _dir) = genesis(&env).await;
+    // No trusted sequencer answers here: only the L1 side is exercised.
+    let stage = stage.following(zknode_sync::l1_reader("http://127.0.0.1:9").unwrap());
+    let mut s = env.synchronizer(5).with_execution(stage);
+    let (a, b) = (Address::repeat_byte(0xaa), Address::repeat_byte(0xbb));
+    env.sequence(&[batch(1, &[transfer(0, a, 3)])], 0).await;
+    let snap = env.snapshot().await;
+    let first = transfer(1, a, 5);
+    env.sequence(&[batch(1, std::slice::from_ref(&first))], 0)
+        .await;
+    assert_eq!(env.sync(&mut s).await.executed_batches, 2);
+    // The reorg: batch 2 stays, closed (the trusted state).
+    env.revert(snap).await;
+    env.mine(3).await;
+    env.sync(&mut s).await;
+    assert_eq!(env.batch(2).await.0, BatchStatus::Closed);
+    assert_eq!(env.db.latest_block_number().await.unwrap(), Some(2));
+    // L1 sequences another batch 2: it replaces the node's.
+    let other = transfer(1, b, 7);
+    env.sequence(&[batch(1, std::slice::from_ref(&other))], 0)
+        .await;
+    let p = env.sync(&mut s).await;
+    assert_eq!(p.executed_batches, 1, "{p:?}");
+    assert_eq!(env.batch(2).await.0, BatchStatus::Virtual);
+    assert!(env.db.sync_halt().await.unwrap().is_none());
+    let bal = balance(&env, &store, 2).await;
+    assert_eq!((bal(a), bal(b)), (U256::from(3), U256::from(7)));
+    let gone = alloy::primitives::keccak256(&first);
+    assert!(env.db.transaction_by_hash(gone).await.unwrap().is_none());
+    assert_eq!(
+        s.metrics()
+            .trusted_replaced
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 }
