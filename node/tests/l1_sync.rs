@@ -175,7 +175,31 @@ async fn sequenced_batches_become_virtual_with_l1s_acc_input_hash() {
     let db = StateDb::connect(&zknode_storage::sqlite_url(&data.join("state.sqlite")))
         .await
         .unwrap();
-    wait_virtual(&db, &contract, batch_of(&l2, carried).await, &node).await;
+    let carrier = batch_of(&l2, carried).await;
+    wait_virtual(&db, &contract, carrier, &node).await;
+    // Its witness is executed in the sequence's context (the leaf's Merkle proof checked
+    // against L1's L1 info root): its chain inputs are the sequence's L1 info root and
+    // timestamp limit, and L1's accInputHash before it.
+    let vb = db.l1_virtual_batch(carrier).await.unwrap().unwrap();
+    assert!(!vb.l1_info_root.is_zero());
+    let prev = db.batch(carrier - 1).await.unwrap().unwrap();
+    let witness: serde_json::Value = l2
+        .raw_request("zkevm_getBatchWitness".into(), (format!("{carrier:#x}"),))
+        .await
+        .unwrap();
+    let text = witness.to_string().to_lowercase();
+    for (what, h) in [
+        ("l1InfoRoot", vb.l1_info_root),
+        ("oldAccInputHash", prev.acc_input_hash.unwrap()),
+    ] {
+        let hex = alloy::primitives::hex::encode(h);
+        assert!(
+            text.contains(&hex),
+            "the witness's {what} is not {h}: {text:.600}"
+        );
+    }
+    let limit = format!("\"timestamplimit\":{}", vb.max_sequence_timestamp);
+    assert!(text.contains(&limit), "{text:.600}");
     db.close().await;
     assert!(node.terminate().success());
 }

@@ -161,18 +161,7 @@ impl NodeApi {
             self.db.batch(number - 1).await?.ok_or_else(|| {
                 RpcError::internal("batch witness", "the previous batch is missing")
             })?;
-        let ctx = zknode_executor::BatchContext {
-            chain_id: self.chain_id,
-            fork_id: super::FORK_ID,
-            sequencer: batch.coinbase,
-            timestamp_limit: u64::MAX,
-            l1_info_root: B256::ZERO,
-            old_acc_input_hash: prev.acc_input_hash.unwrap_or_default(),
-            forced_block_hash_l1: B256::ZERO,
-            l1_info: Default::default(),
-            verify_l1_info_proofs: false,
-            with_proofs: true,
-        };
+        let ctx = super::witness::witness_context(&self.db, self.chain_id, &batch, &prev).await?;
         let c = self.clone();
         let data = batch.l2_data.clone();
         tokio::task::spawn_blocking(move || {

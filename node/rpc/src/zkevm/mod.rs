@@ -23,6 +23,7 @@
 mod batches;
 mod blocks;
 mod counters;
+mod witness;
 
 use jsonrpsee::core::RegisterMethodError;
 use jsonrpsee::RpcModule;
