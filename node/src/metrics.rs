@@ -170,6 +170,12 @@ impl Metrics {
                 &y.reorged_blocks,
             ),
             (
+                "zknode_l1_verification_mismatches_total",
+                "counter",
+                "L1 verifications whose state root is not this node's for the batch",
+                &y.verification_mismatches,
+            ),
+            (
                 "zknode_l1_deep_reorgs_total",
                 "counter",
                 "L1 reorgs that dropped a block at or below the finalized block seen before",

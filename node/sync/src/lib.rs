@@ -165,6 +165,9 @@ pub struct SyncMetrics {
     pub reorgs: AtomicU64,
     /// L1 blocks removed by reorgs.
     pub reorged_blocks: AtomicU64,
+    /// L1 verifications whose state root is not this node's for that batch (each logged as an
+    /// error): the node and the proven chain disagree.
+    pub verification_mismatches: AtomicU64,
     /// Reorgs that dropped a block at or below the finalized block seen before: L1's finality
     /// failed, or the L1 node serves another chain. Each is logged as a warning.
     pub deep_reorgs: AtomicU64,
@@ -449,6 +452,17 @@ impl Synchronizer {
             });
             tracing::error!(target: "sync", batch = m.batch, l1_block = m.l1_block, tx = %m.tx_hash, differs = %m.what, "L1 disagrees with this node's batch: sequencing is halted");
             return Err(SyncError::Halted(halt));
+        }
+        for v in &e.verifications {
+            // The state root L1 verified for a batch must be the one this node has for it.
+            if let Some(b) = self.db.batch(v.batch_number).await? {
+                if b.state_root != v.state_root {
+                    self.metrics
+                        .verification_mismatches
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(target: "sync", batch = v.batch_number, l1 = %v.state_root, local = %b.state_root, tx = %v.tx_hash, "L1 verified another state root for this batch than this node has");
+                }
+            }
         }
         let sequenced: usize = e.sequences.iter().map(|(_, b)| b.len()).sum();
         self.metrics

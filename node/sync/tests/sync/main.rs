@@ -122,6 +122,11 @@ async fn sequences_verifications_and_leaves(postgres: bool) {
     }
     assert_eq!(env.batch(3).await.0, BatchStatus::Virtual);
     env.assert_leaves_match(3).await;
+    // The verification's state root (0x22…) is not the node's for batch 2 (0x11…): reported.
+    let l1_root = env.db.l1_verifications().await.unwrap()[0].state_root;
+    assert_ne!(l1_root, env.db.batch(2).await.unwrap().unwrap().state_root);
+    let mismatches = &s.metrics().verification_mismatches;
+    assert_eq!(mismatches.load(std::sync::atomic::Ordering::Relaxed), 1);
 
     // A new synchronizer on the same database resumes where the first stopped.
     drop(s);
