@@ -13,7 +13,7 @@ use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, B256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
-use common::l1::{address, deploy, permissionless_config, signed, wait};
+use common::l1::{address, assert_same_blocks, deploy, permissionless_config, signed, wait};
 use common::{Node, DEV_KEY};
 use zknode_l1::testing::dev_address;
 use zknode_l1::ZkEvmRollup;
@@ -152,19 +152,7 @@ async fn killed_nodes_resume_without_loss_or_double_sends() {
         p2.get_block_number().await.unwrap() >= last_virtual_block
     })
     .await;
-    for n in 0..=last_virtual_block {
-        let a = l2
-            .get_block_by_number(BlockNumberOrTag::Number(n))
-            .await
-            .unwrap()
-            .unwrap();
-        let b = p2
-            .get_block_by_number(BlockNumberOrTag::Number(n))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(a.header.hash, b.header.hash, "block {n}");
-    }
+    assert_same_blocks(&l2, &p2, last_virtual_block).await;
     db.close().await;
     assert!(p.terminate().success());
     assert!(node.terminate().success());

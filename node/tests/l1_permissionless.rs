@@ -5,12 +5,11 @@
 
 mod common;
 
-use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, B256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::rpc::types::Filter;
 use alloy::signers::local::PrivateKeySigner;
-use common::l1::{address, deploy, permissionless_config, signed, wait};
+use common::l1::{address, assert_same_blocks, deploy, permissionless_config, signed, wait};
 use common::{Node, DEV_KEY};
 use zknode_l1::GlobalExitRootManager;
 use zknode_storage::{BatchStatus, BlockReader, StateDb};
@@ -94,20 +93,9 @@ async fn a_permissionless_node_rebuilds_the_chain_from_l1() {
     .await;
 
     // Every block the same, to the hash.
+    assert_same_blocks(&l2, &p2, last_block).await;
     let mut carried = false;
     for n in 0..=last_block {
-        let a = l2
-            .get_block_by_number(BlockNumberOrTag::Number(n))
-            .await
-            .unwrap()
-            .unwrap();
-        let b = p2
-            .get_block_by_number(BlockNumberOrTag::Number(n))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(a.header.hash, b.header.hash, "block {n}");
-        assert_eq!(a.header.state_root, b.header.state_root, "block {n}");
         let g: serde_json::Value = p2
             .raw_request(
                 "zkevm_getFullBlockByNumber".into(),

@@ -143,3 +143,13 @@ pub async fn batch_of<P: Provider>(l2: &P, block: u64) -> u64 {
         .unwrap();
     u64::from_str_radix(batch.trim_start_matches("0x"), 16).unwrap()
 }
+
+/// Blocks `0..=last` of `a` and `b` have the same hash and state root.
+pub async fn assert_same_blocks<A: Provider, B: Provider>(a: &A, b: &B, last: u64) {
+    for n in 0..=last {
+        let x = a.get_block_by_number(n.into()).await.unwrap().unwrap();
+        let y = b.get_block_by_number(n.into()).await.unwrap().unwrap();
+        assert_eq!(x.header.hash, y.header.hash, "block {n}");
+        assert_eq!(x.header.state_root, y.header.state_root, "block {n}");
+    }
+}
