@@ -10,73 +10,13 @@
 
 use std::collections::BTreeMap;
 
-use alloy_primitives::{Bytes, B256};
-use zknode_executor::{decode_batch, BatchContext, BatchEntry, BatchResult, L2Block, RawTx};
+use alloy_primitives::B256;
+use zknode_executor::{decode_batch, BatchContext};
 use zknode_state::{CodeStore, RocksStore, StateTree};
-use zknode_storage::{
-    Batch, BatchClose, BlockWriter, L1ForcedBatch, NewBatch, NewBlock, NewTransaction,
-};
+use zknode_storage::{Batch, BatchClose, BlockWriter, L1ForcedBatch, NewBatch};
 
-use crate::{new_receipt, root_b256, root_hash, Run, SequencerError, FORK_ID};
-
-/// The transactions of decoded batch data, in order (none for data that does not decode).
-pub fn batch_txs(entries: Option<Vec<BatchEntry>>) -> Vec<RawTx> {
-    entries
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|e| match e {
-            BatchEntry::Tx(tx) => Some(*tx),
-            BatchEntry::ChangeL2Block(_) => None,
-        })
-        .collect()
-}
-
-/// The block to store for block `b` of an executed batch whose transactions are `txs` (in
-/// batch order): its transactions with receipts. A transaction the executor skipped is in the
-/// batch data but in no block.
-pub fn executed_block(
-    batch: u64,
-    parent_hash: B256,
-    b: &L2Block,
-    res: &BatchResult,
-    txs: &[RawTx],
-) -> Result<NewBlock, String> {
-    let mut transactions = Vec::with_capacity(b.txs.len());
-    for &i in &b.txs {
-        let (Some(r), Some(tx)) = (res.txs.get(i), txs.get(i)) else {
-            return Err(format!(
-                "block {} names transaction {i} of a batch with {}",
-                b.number,
-                txs.len()
-            ));
-        };
-        let (Ok(receipt), Some(sender)) = (&r.outcome, r.from) else {
-            continue;
-        };
-        transactions.push(NewTransaction {
-            hash: r.eth_hash,
-            l2_hash: B256::from(r.l2_hash.unwrap_or_default().to_be_bytes::<32>()),
-            raw: Bytes::from(tx.to_eth_bytes()),
-            sender,
-            tx_type: tx.tx_type,
-            effective_percentage: r.effective_percentage,
-            receipt: new_receipt(tx, receipt),
-        });
-    }
-    Ok(NewBlock {
-        number: b.number,
-        parent_hash,
-        batch_number: batch,
-        timestamp: b.timestamp,
-        coinbase: b.coinbase,
-        state_root: b.hash,
-        global_exit_root: b.global_exit_root,
-        block_info_root: b.block_info_root,
-        gas_limit: b.gas_limit,
-        base_fee: 0,
-        transactions,
-    })
-}
+use crate::blocks::{batch_txs, executed_block};
+use crate::{root_b256, root_hash, Run, SequencerError, FORK_ID};
 
 impl Run<'_> {
     /// The next forced batch of L1's queue that no batch executes yet.

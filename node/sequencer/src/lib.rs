@@ -27,6 +27,7 @@
 //! after it, sealing would consolidate it and change its stored root. So the sequencer never
 //! seals a batch right after such a block: it adds an empty block first.
 
+mod blocks;
 mod config;
 mod forced;
 mod l1_info;
@@ -39,19 +40,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use alloy_primitives::{Address, Bytes, B256};
 use tokio::runtime::Handle;
-use zknode_executor::{
-    decode_signed, encode_batch, BatchBuilder, BatchContext, ClosedBlock, ExecError, RawTx,
-};
+use zknode_executor::{decode_signed, encode_batch, BatchBuilder, BatchContext, ExecError};
 use zknode_pool::{Pool, PoolTx};
 use zknode_state::genesis::{self, GenesisAccount};
 use zknode_state::{keys, CodeStore, RocksStore, StateTree};
 use zknode_storage::{
-    BatchClose, BlockReader, BlockWriter, NewBatch, NewBlock, NewLog, NewReceipt, NewTransaction,
-    OpenBatchProgress, StateDb, StorageError,
+    BatchClose, BlockReader, BlockWriter, NewBatch, NewBlock, OpenBatchProgress, StateDb,
+    StorageError,
 };
 
+use blocks::new_block;
+pub use blocks::{batch_txs, executed_block};
 pub use config::{ClosingReason, SequencerConfig};
-pub use forced::{batch_txs, executed_block};
 use l1_info::L1InfoChoice;
 pub use metrics::SequencerMetrics;
 
@@ -746,76 +746,5 @@ impl Run<'_> {
             "batch closed"
         );
         Ok(())
-    }
-}
-
-/// The block to store for a closed block.
-fn new_block(
-    batch: u64,
-    parent_hash: B256,
-    closed: &ClosedBlock<'_>,
-    included: &[Arc<PoolTx>],
-    coinbase: Address,
-) -> Result<NewBlock, SequencerError> {
-    if closed.txs.len() != included.len() {
-        return Err(SequencerError::Chain(format!(
-            "block {} closed with {} transactions, {} were included",
-            closed.block.number,
-            closed.txs.len(),
-            included.len()
-        )));
-    }
-    let mut transactions = Vec::with_capacity(included.len());
-    for (r, p) in closed.txs.iter().zip(included) {
-        let receipt = r.outcome.as_ref().map_err(|e| {
-            SequencerError::Chain(format!("an included transaction was skipped: {e}"))
-        })?;
-        if r.eth_hash != p.hash {
-            return Err(SequencerError::Chain(format!(
-                "block {} transaction {} is not pool transaction {}",
-                closed.block.number, r.eth_hash, p.hash
-            )));
-        }
-        transactions.push(NewTransaction {
-            hash: p.hash,
-            l2_hash: B256::from(r.l2_hash.unwrap_or_default().to_be_bytes::<32>()),
-            raw: p.raw.clone(),
-            sender: p.sender,
-            tx_type: p.tx.tx_type,
-            effective_percentage: r.effective_percentage,
-            receipt: new_receipt(&p.tx, receipt),
-        });
-    }
-    Ok(NewBlock {
-        number: closed.block.number,
-        parent_hash,
-        batch_number: batch,
-        timestamp: closed.block.timestamp,
-        coinbase,
-        state_root: closed.block.hash,
-        global_exit_root: closed.block.global_exit_root,
-        block_info_root: closed.block.block_info_root,
-        gas_limit: closed.block.gas_limit,
-        base_fee: 0,
-        transactions,
-    })
-}
-
-fn new_receipt(tx: &RawTx, r: &zknode_executor::Receipt) -> NewReceipt {
-    NewReceipt {
-        success: r.success,
-        cumulative_gas_used: r.cumulative_gas_used,
-        gas_used: r.gas_used,
-        effective_gas_price: tx.effective_gas_price(),
-        contract_address: r.contract_address,
-        logs: r
-            .logs
-            .iter()
-            .map(|l| NewLog {
-                address: l.address,
-                topics: l.data.topics().to_vec(),
-                data: l.data.data.clone(),
-            })
-            .collect(),
     }
 }
