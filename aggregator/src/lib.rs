@@ -2,5 +2,6 @@
 
 pub mod db;
 pub mod farm;
+pub mod follow;
 pub mod scheduler;
 pub mod settle;

@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use zknode_aggregator::db::Db;
 use zknode_aggregator::farm::{ProverServer, Registry};
+use zknode_aggregator::follow::NodeFollower;
 use zknode_aggregator::scheduler::{Scheduler, SchedulerConfig};
 use zknode_aggregator::settle::Recording;
 use zknode_witness::BatchWitness;
@@ -102,6 +103,20 @@ enum Command {
         /// aggregator proves them itself. Their proofs are verified here either way.
         #[arg(long, env = "ZKAGG_RECURSION_ON_PROVERS")]
         recursion_on_provers: bool,
+        /// A node's JSON-RPC (http://HOST:PORT): take its virtual batches' witnesses from it
+        /// (`zkevm_getBatchWitness`) as L1 sequences them, instead of only from `add-batches`.
+        #[arg(long, env = "ZKAGG_NODE_URL")]
+        node_url: Option<String>,
+    },
+    /// Take the witnesses of a node's virtual batches (after the last stored, or after the
+    /// node's verified batch in an empty job database) into the job database, then exit:
+    /// what `run --node-url` does continuously.
+    Follow {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The node's JSON-RPC (http://HOST:PORT).
+        #[arg(long, env = "ZKAGG_NODE_URL")]
+        node_url: String,
     },
     /// Add batch witnesses (JSON files, as `zkprover witness chain` writes) to the job
     /// database under their batch numbers — what the node does as it closes batches.
@@ -154,9 +169,20 @@ async fn async_main(cli: Cli) -> Result<()> {
             job_timeout,
             final_after,
             recursion_on_provers,
+            node_url,
         } => {
             let aggregator_address = parse_address(&address)?;
             let db = db.open().await?;
+            let follower = match &node_url {
+                Some(url) => {
+                    let f = NodeFollower::new(url, db.clone())?;
+                    tracing::info!("taking batches from the node at {url}");
+                    Some(tokio::spawn(async move {
+                        f.run(Duration::from_secs(2), std::future::pending()).await
+                    }))
+                }
+                None => None,
+            };
             let t = Instant::now();
             tracing::info!(
                 "loading the recursion circuits from {}",
@@ -194,6 +220,19 @@ async fn async_main(cli: Cli) -> Result<()> {
                 })
                 .await?;
             server.shutdown().await;
+            if let Some(f) = follower {
+                f.abort();
+            }
+            Ok(())
+        }
+        Command::Follow { db, node_url } => {
+            let db = db.open().await?;
+            let f = NodeFollower::new(&node_url, db)?;
+            let stored = f.step(u64::MAX).await?;
+            match (stored.first(), stored.last()) {
+                (Some(a), Some(b)) => println!("batches {a}..={b} taken from {node_url}"),
+                _ => println!("no new virtual batch at {node_url}"),
+            }
             Ok(())
         }
         Command::AddBatches { db, witnesses } => {
