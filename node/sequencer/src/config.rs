@@ -95,6 +95,8 @@ pub enum ClosingReason {
     MaxGas,
     MaxStateOps,
     MaxDeltaTimestamp,
+    /// L1 queued a forced batch: it goes next.
+    ForcedBatch,
     Shutdown,
 }
 
@@ -106,6 +108,7 @@ impl ClosingReason {
             ClosingReason::MaxGas => "max gas",
             ClosingReason::MaxStateOps => "max state-tree operations (prover capacity)",
             ClosingReason::MaxDeltaTimestamp => "max delta timestamp",
+            ClosingReason::ForcedBatch => "a forced batch is queued",
             ClosingReason::Shutdown => "shutdown",
         }
     }

@@ -360,6 +360,11 @@ impl Run<'_> {
                 self.replay(number, replayed, &mut b, &mut usage)?;
             }
             match self.fill_batch(number, &mut b, &mut usage, head, &mut l1_info)? {
+                Some(ClosingReason::ForcedBatch) if usage.first_timestamp.is_none() => {
+                    // No block yet: the batch goes, and the forced batch takes its number.
+                    drop(b);
+                    self.rt.block_on(s.db.remove_batches_from(number))?;
+                }
                 Some(reason) => self.seal(number, b, &usage, reason)?,
                 None => return Ok(()),
             }
@@ -463,6 +468,7 @@ impl Run<'_> {
     ) -> Result<Option<ClosingReason>, SequencerError> {
         let cfg = &self.s.config;
         let mut last_block_at = Instant::now();
+        let mut forced_checked = Instant::now();
         loop {
             if let Some(first) = usage.first_timestamp {
                 if now_secs().saturating_sub(first) >= cfg.max_batch_seconds {
@@ -482,6 +488,12 @@ impl Run<'_> {
                     break;
                 }
                 self.wait(Duration::from_millis(200));
+                if forced_checked.elapsed() >= Duration::from_secs(1) {
+                    forced_checked = Instant::now();
+                    if self.next_forced()?.is_some() {
+                        return Ok(Some(ClosingReason::ForcedBatch));
+                    }
+                }
                 ready = self.ready(b)?;
                 if let Some(first) = usage.first_timestamp {
                     if now_secs().saturating_sub(first) >= cfg.max_batch_seconds {
@@ -539,6 +551,12 @@ impl Run<'_> {
             head = self.close_and_store(number, b, &included, usage, head)?;
             l1_info.used(l1_index);
             last_block_at = Instant::now();
+            if forced_checked.elapsed() >= Duration::from_secs(1) {
+                forced_checked = Instant::now();
+                if self.next_forced()?.is_some() {
+                    return Ok(Some(ClosingReason::ForcedBatch));
+                }
+            }
             if let Some(reason) = full {
                 return Ok(Some(reason));
             }
