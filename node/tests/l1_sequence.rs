@@ -73,9 +73,9 @@ async fn a_transfer_is_sequenced_on_l1() {
         .await
         .unwrap();
     assert_eq!(stored.accInputHash, covering.final_acc_input_hash);
-    // The transaction manager's counters are on /metrics.
-    let metrics = node.metrics().await;
-    let value = |name: &str| -> u64 {
+    // The transaction manager's counters are on /metrics (it sees the mined transaction at its
+    // next poll).
+    let value = |metrics: &str, name: &str| -> u64 {
         metrics
             .lines()
             .find_map(|l| l.strip_prefix(&format!("{name} ")))
@@ -83,9 +83,16 @@ async fn a_transfer_is_sequenced_on_l1() {
             .parse()
             .unwrap()
     };
-    assert!(value("zknode_l1_txs_sent_total") >= 1);
-    assert!(value("zknode_l1_txs_mined_total") >= 1);
-    assert_eq!(value("zknode_l1_txs_failed_total"), 0);
+    common::l1::wait(
+        "the transaction manager's mined counter",
+        30,
+        &node,
+        || async { value(&node.metrics().await, "zknode_l1_txs_mined_total") >= 1 },
+    )
+    .await;
+    let metrics = node.metrics().await;
+    assert!(value(&metrics, "zknode_l1_txs_sent_total") >= 1);
+    assert_eq!(value(&metrics, "zknode_l1_txs_failed_total"), 0);
     db.close().await;
     assert!(
         !node.log_text().contains(&sequencer_key[2..]),

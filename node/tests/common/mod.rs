@@ -31,6 +31,7 @@ pub struct Node {
     pub log: PathBuf,
     /// The endpoint lines it prints after JSON-RPC's (the metrics endpoint's).
     lines: std::sync::mpsc::Receiver<(u8, String)>,
+    metrics_url: std::sync::OnceLock<String>,
 }
 
 impl Node {
@@ -91,6 +92,7 @@ impl Node {
             data_dir: data_dir.to_path_buf(),
             log,
             lines: rx,
+            metrics_url: std::sync::OnceLock::new(),
         }
     }
 
@@ -119,6 +121,14 @@ impl Node {
 
     /// Its metrics endpoint (`http://…/metrics`), once printed (waits at most 30 s).
     pub fn metrics_url(&self) -> String {
+        if let Some(u) = self.metrics_url.get() {
+            return u.clone();
+        }
+        let u = self.read_metrics_url();
+        self.metrics_url.get_or_init(|| u).clone()
+    }
+
+    fn read_metrics_url(&self) -> String {
         loop {
             match self.lines.recv_timeout(Duration::from_secs(30)) {
                 Ok((METRICS, u)) => return u,

@@ -231,7 +231,14 @@ async fn a_restart_mid_way_sends_nothing_twice(t: &TestDb) {
             Progress::Sent { from: 1, to: 2 }
         );
         a.txman.tick().await.unwrap(); // sent (and mined: automine)
-                                       // 1-2 is on L1; 3-4 is recorded and handed over, not sent: the process stops here.
+                                       // Anvil mines it as it arrives, but its state may lag the send by a moment.
+        let rollup = chain.rollup(ADMIN);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while rollup.lastBatchSequenced().call().await.unwrap() < 2 {
+            assert!(std::time::Instant::now() < deadline, "1-2 was not mined");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        // 1-2 is on L1; 3-4 is recorded and handed over, not sent: the process stops here.
         assert_eq!(
             a.sender.step().await.unwrap(),
             Progress::Sent { from: 3, to: 4 }
