@@ -36,13 +36,11 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::signers::SignerSync;
 use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
-use zknode_executor::hashes::{acc_input_hash, batch_hash_data, AccInput};
 use zknode_executor::{
     decode_signed, encode_batch, execute_batch, BatchContext, BatchEntry, ChangeL2Block,
 };
 use zknode_l1::testing::{dev_address, Anvil};
-use zknode_l1::ZkEvmRollup::BatchData;
-use zknode_l1::{deploy, DeployParams, GlobalExitRootManager, ZkEvmRollup};
+use zknode_l1::{deploy, DeployParams, ZkEvmRollup};
 use zknode_state::genesis::{GenesisAccount, Number};
 use zknode_state::{CodeStore, RocksStore, StateTree};
 use zknode_storage::{BlockReader, StateDb};
@@ -252,46 +250,18 @@ async fn main() -> Result<()> {
     );
     let t = Instant::now();
     let rollup = ZkEvmRollup::new(deployment.rollup, l1.clone());
-    let ger = GlobalExitRootManager::new(deployment.global_exit_root_manager, l1.clone());
     let mut sequenced = 0usize;
     for chunk in data.chunks(args.batches_per_sequence) {
-        let mut acc = rollup
-            .lastAccInputHash()
-            .call()
-            .await
-            .context("lastAccInputHash")?;
-        let root = ger
-            .l1InfoRootMap(0)
-            .call()
-            .await
-            .context("l1InfoRootMap(0)")?;
-        let n = l1.get_block_number().await.context("L1 block number")?;
-        let ts = l1
-            .get_block_by_number(n.into())
-            .await
-            .context("L1's latest block")?
-            .with_context(|| format!("L1 has no block {n}"))?
-            .header
-            .timestamp;
-        for b in chunk {
-            acc = acc_input_hash(&AccInput {
-                old_acc_input_hash: acc,
-                batch_hash_data: batch_hash_data(b),
-                l1_info_root: root,
-                timestamp_limit: ts,
-                sequencer: coinbase(),
-                forced_block_hash_l1: B256::ZERO,
-            });
-        }
-        let batch_data = chunk
-            .iter()
-            .map(|b| BatchData {
-                transactions: b.clone(),
-                forcedGlobalExitRoot: B256::ZERO,
-                forcedTimestamp: 0,
-                forcedBlockHashL1: B256::ZERO,
-            })
-            .collect();
+        let (batch_data, _, ts, acc, _) = zknode_l1::testing::sequence_args(
+            &l1,
+            deployment.rollup,
+            deployment.global_exit_root_manager,
+            chunk,
+            0,
+            coinbase(),
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
         let pending = rollup
             .sequenceBatches(batch_data, 0, ts, acc, coinbase())
             .send()

@@ -287,3 +287,73 @@ fn answers_json_rpc(port: u16) -> bool {
     let _ = s.read_to_string(&mut answer);
     answer.contains("\"result\"")
 }
+
+/// `sequenceBatches`' arguments for normal `batches` (no forced ones): the L1 info root after
+/// `leaf_count` leaves, the latest L1 block's timestamp as `maxSequenceTimestamp`, and the
+/// accInputHash chained from the rollup's `lastAccInputHash` as the contract chains it (the
+/// expected final one). Returns (batches, leaf count, max timestamp, final accInputHash,
+/// coinbase) in the call's order.
+pub async fn sequence_args(
+    provider: &DynProvider,
+    rollup: Address,
+    global_exit_root_manager: Address,
+    batches: &[alloy::primitives::Bytes],
+    leaf_count: u32,
+    coinbase: Address,
+) -> Result<SequenceArgs, String> {
+    use alloy::primitives::B256;
+    use alloy::providers::Provider;
+    use zknode_executor::hashes::{acc_input_hash, batch_hash_data, AccInput};
+
+    use crate::bindings::{GlobalExitRootManager, ZkEvmRollup};
+    let mut acc = ZkEvmRollup::new(rollup, provider)
+        .lastAccInputHash()
+        .call()
+        .await
+        .map_err(|e| format!("lastAccInputHash: {e}"))?;
+    let root = GlobalExitRootManager::new(global_exit_root_manager, provider)
+        .l1InfoRootMap(leaf_count)
+        .call()
+        .await
+        .map_err(|e| format!("l1InfoRootMap({leaf_count}): {e}"))?;
+    let n = provider
+        .get_block_number()
+        .await
+        .map_err(|e| format!("L1 block number: {e}"))?;
+    let ts = provider
+        .get_block_by_number(n.into())
+        .await
+        .map_err(|e| format!("L1 block {n}: {e}"))?
+        .ok_or_else(|| format!("L1 has no block {n}"))?
+        .header
+        .timestamp;
+    for b in batches {
+        acc = acc_input_hash(&AccInput {
+            old_acc_input_hash: acc,
+            batch_hash_data: batch_hash_data(b),
+            l1_info_root: root,
+            timestamp_limit: ts,
+            sequencer: coinbase,
+            forced_block_hash_l1: B256::ZERO,
+        });
+    }
+    let data = batches
+        .iter()
+        .map(|b| crate::bindings::ZkEvmRollup::BatchData {
+            transactions: b.clone(),
+            forcedGlobalExitRoot: B256::ZERO,
+            forcedTimestamp: 0,
+            forcedBlockHashL1: B256::ZERO,
+        })
+        .collect();
+    Ok((data, leaf_count, ts, acc, coinbase))
+}
+
+/// What [`sequence_args`] returns.
+pub type SequenceArgs = (
+    Vec<crate::bindings::ZkEvmRollup::BatchData>,
+    u32,
+    u64,
+    alloy::primitives::B256,
+    Address,
+);

@@ -7,7 +7,6 @@
 use alloy::primitives::{keccak256, Address, Bytes, B256, U256};
 use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::TransactionReceipt;
-use zknode_executor::hashes::{acc_input_hash, batch_hash_data, AccInput};
 use zknode_l1::testing::{dev_address, Anvil};
 use zknode_l1::ZkEvmRollup::BatchData;
 use zknode_l1::{deploy, DeployParams, Deployment, GlobalExitRootManager, ZkEvmRollup};
@@ -188,38 +187,18 @@ impl Env {
         batches: &[Bytes],
         leaf_count: u32,
     ) -> ((Vec<BatchData>, u32, u64, B256, Address), B256) {
-        let r = self.rollup();
-        let mut acc = r.lastAccInputHash().call().await.unwrap();
-        let root = self.ger().l1InfoRootMap(leaf_count).call().await.unwrap();
-        let n = self.provider().get_block_number().await.unwrap();
-        let ts = self
-            .provider()
-            .get_block_by_number(n.into())
-            .await
-            .unwrap()
-            .unwrap()
-            .header
-            .timestamp;
-        for b in batches {
-            acc = acc_input_hash(&AccInput {
-                old_acc_input_hash: acc,
-                batch_hash_data: batch_hash_data(b),
-                l1_info_root: root,
-                timestamp_limit: ts,
-                sequencer: coinbase(),
-                forced_block_hash_l1: B256::ZERO,
-            });
-        }
-        let data = batches
-            .iter()
-            .map(|b| BatchData {
-                transactions: b.clone(),
-                forcedGlobalExitRoot: B256::ZERO,
-                forcedTimestamp: 0,
-                forcedBlockHashL1: B256::ZERO,
-            })
-            .collect();
-        ((data, leaf_count, ts, acc, coinbase()), acc)
+        let args = zknode_l1::testing::sequence_args(
+            &self.provider(),
+            self.deployment.rollup,
+            self.deployment.global_exit_root_manager,
+            batches,
+            leaf_count,
+            coinbase(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let acc = args.3;
+        (args, acc)
     }
 
     /// Verifies batches up to `last` (a sequence end).
