@@ -54,19 +54,36 @@ pub fn executed_block(
             receipt: new_receipt(tx, receipt),
         });
     }
-    Ok(NewBlock {
+    Ok(stored_block(
+        batch,
+        parent_hash,
+        b,
+        b.coinbase,
+        transactions,
+    ))
+}
+
+/// Executed block `b` as the state database stores it, with its `transactions`.
+fn stored_block(
+    batch: u64,
+    parent_hash: B256,
+    b: &L2Block,
+    coinbase: Address,
+    transactions: Vec<NewTransaction>,
+) -> NewBlock {
+    NewBlock {
         number: b.number,
         parent_hash,
         batch_number: batch,
         timestamp: b.timestamp,
-        coinbase: b.coinbase,
+        coinbase,
         state_root: b.hash,
         global_exit_root: b.global_exit_root,
         block_info_root: b.block_info_root,
         gas_limit: b.gas_limit,
         base_fee: 0,
         transactions,
-    })
+    }
 }
 
 /// The block to store for a closed block.
@@ -106,19 +123,13 @@ pub(crate) fn new_block(
             receipt: new_receipt(&p.tx, receipt),
         });
     }
-    Ok(NewBlock {
-        number: closed.block.number,
+    Ok(stored_block(
+        batch,
         parent_hash,
-        batch_number: batch,
-        timestamp: closed.block.timestamp,
+        closed.block,
         coinbase,
-        state_root: closed.block.hash,
-        global_exit_root: closed.block.global_exit_root,
-        block_info_root: closed.block.block_info_root,
-        gas_limit: closed.block.gas_limit,
-        base_fee: 0,
         transactions,
-    })
+    ))
 }
 
 fn new_receipt(tx: &RawTx, r: &zknode_executor::Receipt) -> NewReceipt {
