@@ -9,6 +9,7 @@
 //! is removed at the next start and executed again.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
 use zknode_executor::{decode_batch, BatchContext};
@@ -24,6 +25,16 @@ impl Run<'_> {
         let db = &self.s.db;
         let last = self.rt.block_on(db.last_forced_batch_included())?;
         Ok(self.rt.block_on(db.l1_forced_batch(last + 1))?)
+    }
+
+    /// Whether L1 has queued a forced batch no batch executes yet, looked up at most once a
+    /// second (`checked`: when it last was).
+    pub(crate) fn forced_queued(&self, checked: &mut Instant) -> Result<bool, SequencerError> {
+        if checked.elapsed() < Duration::from_secs(1) {
+            return Ok(false);
+        }
+        *checked = Instant::now();
+        Ok(self.next_forced()?.is_some())
     }
 
     /// Executes forced batch `f` as batch `number` after `prev`, and stores it closed.

@@ -488,11 +488,8 @@ impl Run<'_> {
                     break;
                 }
                 self.wait(Duration::from_millis(200));
-                if forced_checked.elapsed() >= Duration::from_secs(1) {
-                    forced_checked = Instant::now();
-                    if self.next_forced()?.is_some() {
-                        return Ok(Some(ClosingReason::ForcedBatch));
-                    }
+                if self.forced_queued(&mut forced_checked)? {
+                    return Ok(Some(ClosingReason::ForcedBatch));
                 }
                 ready = self.ready(b)?;
                 if let Some(first) = usage.first_timestamp {
@@ -551,11 +548,8 @@ impl Run<'_> {
             head = self.close_and_store(number, b, &included, usage, head)?;
             l1_info.used(l1_index);
             last_block_at = Instant::now();
-            if forced_checked.elapsed() >= Duration::from_secs(1) {
-                forced_checked = Instant::now();
-                if self.next_forced()?.is_some() {
-                    return Ok(Some(ClosingReason::ForcedBatch));
-                }
+            if self.forced_queued(&mut forced_checked)? {
+                return Ok(Some(ClosingReason::ForcedBatch));
             }
             if let Some(reason) = full {
                 return Ok(Some(reason));
