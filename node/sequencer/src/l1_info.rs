@@ -21,8 +21,9 @@ use zknode_storage::{Block, BlockReader, L1InfoLeafRow, StateDb};
 
 use crate::SequencerError;
 
-/// The executor's view of a stored leaf (no Merkle proof: the sequencer does not check them).
-pub(crate) fn exec_leaf(l: &L1InfoLeafRow) -> L1InfoLeaf {
+/// The executor's view of a stored leaf, without a Merkle proof (for execution that does not
+/// check them: the sequencer's, a permissionless node's).
+pub fn exec_leaf(l: &L1InfoLeafRow) -> L1InfoLeaf {
     L1InfoLeaf {
         global_exit_root: l.global_exit_root,
         block_hash: l.parent_hash,

@@ -51,6 +51,7 @@ use zknode_storage::{
 
 use blocks::new_block;
 pub use blocks::{batch_txs, executed_block};
+pub use l1_info::exec_leaf;
 pub use config::{ClosingReason, SequencerConfig};
 use l1_info::L1InfoChoice;
 pub use metrics::SequencerMetrics;

@@ -385,15 +385,7 @@ impl L2Stage {
                 continue;
             }
             if let Some(l) = self.db.l1_info_leaf(u64::from(i)).await? {
-                out.insert(
-                    i,
-                    L1InfoLeaf {
-                        global_exit_root: l.global_exit_root,
-                        block_hash: l.parent_hash,
-                        timestamp: l.timestamp,
-                        smt_proof: Vec::new(),
-                    },
-                );
+                out.insert(i, zknode_sequencer::exec_leaf(&l));
             }
         }
         Ok(out)
