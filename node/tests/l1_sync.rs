@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use alloy::primitives::{keccak256, Address, B256, U256};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
-use common::l1::{address, batch_of, deploy, included, signed};
+use common::l1::{address, batch_of, deploy, included, signed, wait};
 use common::{Node, DEV_KEY};
 use zknode_l1::{GlobalExitRootManager, ZkEvmRollup};
 use zknode_storage::{BatchStatus, BlockReader, StateDb};
@@ -23,19 +23,10 @@ async fn wait_virtual<P: Provider>(
     batch: u64,
     node: &Node,
 ) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let b = db.batch(batch).await.unwrap().unwrap();
-        if b.status >= BatchStatus::Virtual {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "batch {batch} did not become virtual; the node's log:\n{}",
-            node.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    wait(&format!("batch {batch} virtual"), 120, node, || async {
+        db.batch(batch).await.unwrap().unwrap().status >= BatchStatus::Virtual
+    })
+    .await;
     let seqs = db.l1_virtual_sequences().await.unwrap();
     let covering = seqs
         .iter()
