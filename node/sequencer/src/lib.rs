@@ -51,8 +51,8 @@ use zknode_storage::{
 
 use blocks::new_block;
 pub use blocks::{batch_txs, executed_block};
-pub use l1_info::exec_leaf;
 pub use config::{ClosingReason, SequencerConfig};
+pub use l1_info::exec_leaf;
 use l1_info::L1InfoChoice;
 pub use metrics::SequencerMetrics;
 
